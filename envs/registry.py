@@ -1,0 +1,104 @@
+"""The env registry: ``envs.make("pendulum")``, ``envs.make("gymnasium:Ant-v5")``, ``envs.registered_ids()``.
+
+Entries are registered by import path (``"envs.classic.pendulum:Pendulum"``) so that importing ``envs`` stays
+cheap and an env module is imported only when it is made. ``make`` wraps JAX-native envs in ``TimeLimit`` (their
+``params.max_episode_steps``), like Gymnasium's registration does; an id prefixed ``gymnasium:`` returns the
+host-side bridge to that Gymnasium env instead. An unknown id raises ``UnknownEnvError`` naming the closest ids.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from envs.core import Environment
+
+GYMNASIUM_PREFIX = "gymnasium:"
+
+
+class UnknownEnvError(KeyError):
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class EnvEntry:
+    id: str
+    entry_point: str | Callable[..., Environment]
+    description: str = ""
+
+    def load(self) -> Callable[..., Environment]:
+        if callable(self.entry_point):
+            return self.entry_point
+        module, _, attr = self.entry_point.partition(":")
+        obj = importlib.import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+        return obj
+
+
+_REGISTRY: dict[str, EnvEntry] = {}
+
+
+def register(id: str, entry_point: str | Callable[..., Environment], description: str = "") -> None:
+    """Register a JAX-native env factory under ``id`` (re-registering an id replaces it)."""
+    if id.startswith(GYMNASIUM_PREFIX):
+        raise ValueError(f"ids starting with {GYMNASIUM_PREFIX!r} are reserved for the Gymnasium bridge: {id!r}")
+    _REGISTRY[id] = EnvEntry(id, entry_point, description)
+
+
+def registered_ids() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def describe() -> str:
+    """One line per registered env (for ``rlkit envs`` and error messages)."""
+    width = max(map(len, _REGISTRY), default=0)
+    return "\n".join(f"{i:<{width}}  {_REGISTRY[i].description}" for i in registered_ids())
+
+
+def lookup(id: str) -> EnvEntry:
+    if id in _REGISTRY:
+        return _REGISTRY[id]
+    close = difflib.get_close_matches(id, list(_REGISTRY), n=3, cutoff=0.5)
+    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    raise UnknownEnvError(
+        f"unknown env id {id!r}.{hint} Registered: {', '.join(registered_ids())}; "
+        f"any Gymnasium env as '{GYMNASIUM_PREFIX}<id>' (e.g. '{GYMNASIUM_PREFIX}Pendulum-v1')."
+    )
+
+
+def make(id: str, *, time_limit: bool = True, **kwargs):
+    """Make a registered env.
+
+    Args:
+        id: a registered id, or ``"gymnasium:<Gymnasium id>"`` for the host-side bridge.
+        time_limit: wrap a JAX-native env in ``TimeLimit`` (its ``params.max_episode_steps``).
+        **kwargs: the env's constructor options and default-param overrides (unknown names raise), or for a
+            Gymnasium id the bridge's options (``num_envs``, ``asynchronous``, ``gym_kwargs``).
+    """
+    if id.startswith(GYMNASIUM_PREFIX):
+        from envs.gymnasium_bridge import GymnasiumVectorEnv
+
+        return GymnasiumVectorEnv(id[len(GYMNASIUM_PREFIX) :], **kwargs)
+    env = lookup(id).load()(**kwargs)
+    if time_limit:
+        from envs.wrappers import TimeLimit
+
+        env = TimeLimit(env)
+    return env
+
+
+# The JAX-native envs of this package. Keep ids lower-case with dashes.
+register("pendulum", "envs.classic:Pendulum", "Gymnasium Pendulum-v1 (swing-up, 200 steps)")
+register("cartpole", "envs.classic:CartPole", "Gymnasium CartPole-v1 (balance, discrete, 500 steps)")
+register(
+    "mountain-car-continuous",
+    "envs.classic:MountainCarContinuous",
+    "Gymnasium MountainCarContinuous-v0 (sparse goal, 999 steps)",
+)
+register("point-room", "envs.point_maze:PointMaze.room", "2-D point in an empty walled room (skill discovery)")
+register("point-maze", "envs.point_maze:PointMaze.maze", "2-D point in a maze with walls (skill discovery)")
+register("push2d", "envs.push2d:Push2D", "planar gripper pushes a block to a goal; vector reward")

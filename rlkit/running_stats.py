@@ -1,0 +1,56 @@
+"""Running mean / variance statistics, merged exactly across batches and across a vmapped axis.
+
+Used by observation normalization (``envs.wrappers.NormalizeObservation``) and, in later issues, by the
+learners' observation / reward / Q-value normalizers. The update is Chan et al.'s parallel algorithm, so one
+batch of B items updates the statistics exactly as B single-item updates would. With ``axis_name`` set, the
+batch moments are first combined over that named ``vmap`` / ``shard_map`` axis, so every env (or device) keeps
+identical statistics — the behaviour of Gymnasium's vector ``NormalizeObservation`` — inside a pure function.
+
+Deliberately not here: exponential moving averages (a different estimator; add it beside this one if needed).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+
+@struct.dataclass
+class RunningMeanStd:
+    mean: jax.Array
+    var: jax.Array
+    count: jax.Array  # float32[]: items seen (starts at a small epsilon so the first update is well defined)
+
+    @classmethod
+    def zeros(cls, shape: tuple[int, ...], epsilon: float = 1e-4) -> RunningMeanStd:
+        return cls(jnp.zeros(shape, jnp.float32), jnp.ones(shape, jnp.float32), jnp.asarray(epsilon, jnp.float32))
+
+    @property
+    def std(self) -> jax.Array:
+        return jnp.sqrt(self.var)
+
+
+def update(stats: RunningMeanStd, batch: jax.Array, axis_name: str | None = None) -> RunningMeanStd:
+    """Merge ``batch`` (``float[..., *stats.mean.shape]``; all leading axes are items) into ``stats``."""
+    x = jnp.asarray(batch, jnp.float32).reshape((-1,) + stats.mean.shape)
+    n = jnp.asarray(x.shape[0], jnp.float32)
+    total = jnp.sum(x, axis=0)
+    if axis_name is not None:
+        n = jax.lax.psum(n, axis_name)
+        total = jax.lax.psum(total, axis_name)
+    batch_mean = total / n
+    sq = jnp.sum((x - batch_mean) ** 2, axis=0)
+    if axis_name is not None:
+        sq = jax.lax.psum(sq, axis_name)
+    batch_var = sq / n
+    delta = batch_mean - stats.mean
+    count = stats.count + n
+    mean = stats.mean + delta * n / count
+    m2 = stats.var * stats.count + batch_var * n + delta**2 * stats.count * n / count
+    return RunningMeanStd(mean=mean, var=m2 / count, count=count)
+
+
+def normalize(stats: RunningMeanStd, x: jax.Array, clip: float | None = 10.0, epsilon: float = 1e-8) -> jax.Array:
+    y = (x - stats.mean) / jnp.sqrt(stats.var + epsilon)
+    return y if clip is None else jnp.clip(y, -clip, clip)
