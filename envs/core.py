@@ -158,10 +158,11 @@ class Environment(abc.ABC):
     def _check_key(self, key) -> None:
         dtype = getattr(key, "dtype", None)
         is_typed = dtype is not None and jnp.issubdtype(dtype, jax.dtypes.prng_key)
-        if not is_typed and not (getattr(key, "shape", None) == (2,) and dtype == jnp.uint32):
+        shape = getattr(key, "shape", None)
+        if not ((is_typed and shape == ()) or (not is_typed and shape == (2,) and dtype == jnp.uint32)):
             raise TypeError(
                 f"{self.spec.id}: key must be one PRNG key (jax.random.key(seed) or jax.random.PRNGKey(seed)), "
-                f"got shape {getattr(key, 'shape', None)} dtype {dtype}; vmap reset/step to use a batch of keys"
+                f"got shape {shape} dtype {dtype}; vmap reset/step to use a batch of keys"
             )
 
 

@@ -117,13 +117,13 @@ class Discrete:
     def check(self, x, *, what: str = "action", owner: str = "env") -> jax.Array:
         shape = tuple(np.shape(x))
         dtype = np.dtype(x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype)
-        if shape != ():
-            raise ValueError(f"{owner}: {what} has shape {shape}, expected a scalar integer in [0, {self.n})")
         if not np.issubdtype(dtype, np.integer):
             raise ValueError(
-                f"{owner}: {what} has dtype {dtype}, expected an integer dtype for Discrete({self.n}) "
+                f"{owner}: {what} has dtype {dtype} and shape {shape}, expected a scalar integer in [0, {self.n}) "
                 "(this env has a discrete action space; a continuous-action agent cannot drive it)"
             )
+        if shape != ():
+            raise ValueError(f"{owner}: {what} has shape {shape}, expected a scalar integer in [0, {self.n})")
         return jnp.asarray(x, dtype=jnp.int32)
 
 

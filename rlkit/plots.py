@@ -1,0 +1,83 @@
+"""Learning-curve figures: mean over runs with a 95% bootstrap confidence band, written as PNG.
+
+Reads the per-run JSON-lines files that ``rlkit.logger.RunLogger`` writes (or arrays given directly), aligns the
+runs on their logged steps, and draws one line per group (e.g. per algorithm or per swept value) with its band.
+The band is a percentile bootstrap over runs of the mean, the interval rliable-style reports use for few seeds.
+
+Deliberately not here: IQM / performance-profile tables (they belong with the aggregation code of the
+experiment scripts) and interactive plots.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display on servers / CI
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from rlkit.logger import read_jsonl  # noqa: E402
+
+
+def bootstrap_ci(values: np.ndarray, *, confidence: float = 0.95, resamples: int = 2000, seed: int = 0):
+    """Mean and percentile-bootstrap CI of the mean over axis 0 of ``values`` (``[runs, points]``)."""
+    values = np.asarray(values, np.float64)
+    # A run without a finished episode at some step is NaN there; a resample of only such runs has no mean,
+    # which NumPy reports as a warning. That is expected here, not an error: the point is simply left out.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(values, axis=0)
+        if values.shape[0] < 2:
+            return mean, mean, mean
+        rng = np.random.default_rng(seed)
+        idx = rng.integers(0, values.shape[0], size=(resamples, values.shape[0]))
+        means = np.nanmean(values[idx], axis=1)
+        lo, hi = np.nanpercentile(means, [(1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100], axis=0)
+    return mean, lo, hi
+
+
+def load_curves(jsonl_paths: Sequence[str | os.PathLike], metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(steps[P], values[runs, P])`` of ``metric`` on the steps any run has a value for (missing → NaN)."""
+    runs = []
+    for path in jsonl_paths:
+        rows = [r for r in read_jsonl(path) if metric in r]
+        runs.append({r["step"]: (np.nan if r[metric] is None else r[metric]) for r in rows})
+    if not runs or not any(runs):
+        raise ValueError(f"no run in {list(map(str, jsonl_paths))} logged {metric!r}")
+    steps = np.array(sorted(set().union(*runs)))
+    values = np.array([[run.get(s, np.nan) for s in steps] for run in runs], np.float64)
+    keep = ~np.all(np.isnan(values), axis=0)  # e.g. the first chunks, before any episode has ended
+    if not keep.any():
+        raise ValueError(f"{metric!r} has no finite value in {list(map(str, jsonl_paths))}")
+    return steps[keep], values[:, keep]
+
+
+def plot_learning_curves(
+    curves: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    path: str | os.PathLike,
+    *,
+    title: str = "",
+    xlabel: str = "env steps",
+    ylabel: str = "episode return",
+) -> str:
+    """Write a PNG with one line + 95% CI band per entry of ``curves`` (``label -> (steps, values[runs, P])``)."""
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    for label, (steps, values) in curves.items():
+        mean, lo, hi = bootstrap_ci(np.atleast_2d(values))
+        n = np.atleast_2d(values).shape[0]
+        (line,) = ax.plot(steps, mean, label=f"{label} (n={n})")
+        ax.fill_between(steps, lo, hi, color=line.get_color(), alpha=0.25, linewidth=0)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return str(path)
