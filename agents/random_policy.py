@@ -4,7 +4,6 @@ job runs until the learners exist. ``update`` does nothing (it still returns the
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 
 from agents.base import Agent

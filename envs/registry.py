@@ -45,7 +45,9 @@ _REGISTRY: dict[str, EnvEntry] = {}
 def register(id: str, entry_point: str | Callable[..., Environment], description: str = "") -> None:
     """Register a JAX-native env factory under ``id`` (re-registering an id replaces it)."""
     if id.startswith(GYMNASIUM_PREFIX):
-        raise ValueError(f"ids starting with {GYMNASIUM_PREFIX!r} are reserved for the Gymnasium bridge: {id!r}")
+        raise ValueError(
+            f"ids starting with {GYMNASIUM_PREFIX!r} are reserved for the Gymnasium bridge: {id!r}"
+        )
     _REGISTRY[id] = EnvEntry(id, entry_point, description)
 
 
@@ -99,6 +101,8 @@ register(
     "envs.classic:MountainCarContinuous",
     "Gymnasium MountainCarContinuous-v0 (sparse goal, 999 steps)",
 )
-register("point-room", "envs.point_maze:PointMaze.room", "2-D point in an empty walled room (skill discovery)")
+register(
+    "point-room", "envs.point_maze:PointMaze.room", "2-D point in an empty walled room (skill discovery)"
+)
 register("point-maze", "envs.point_maze:PointMaze.maze", "2-D point in a maze with walls (skill discovery)")
 register("push2d", "envs.push2d:Push2D", "planar gripper pushes a block to a goal; vector reward")

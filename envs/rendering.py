@@ -32,8 +32,14 @@ class Canvas:
 
     def grid(self) -> tuple[jnp.ndarray, jnp.ndarray]:
         """World coordinates of every pixel centre, each ``float32[H, W]``."""
-        xs = self.xmin + (jnp.arange(self.width, dtype=jnp.float32) + 0.5) * (self.xmax - self.xmin) / self.width
-        ys = self.ymax - (jnp.arange(self.height, dtype=jnp.float32) + 0.5) * (self.ymax - self.ymin) / self.height
+        xs = (
+            self.xmin
+            + (jnp.arange(self.width, dtype=jnp.float32) + 0.5) * (self.xmax - self.xmin) / self.width
+        )
+        ys = (
+            self.ymax
+            - (jnp.arange(self.height, dtype=jnp.float32) + 0.5) * (self.ymax - self.ymin) / self.height
+        )
         return jnp.meshgrid(xs, ys)
 
     def blank(self, color=(1.0, 1.0, 1.0)) -> jnp.ndarray:

@@ -71,7 +71,9 @@ class Box:
         low, high = jnp.asarray(self.low), jnp.asarray(self.high)
         finite = jnp.isfinite(low) & jnp.isfinite(high)
         k1, k2 = jax.random.split(key)
-        u = jax.random.uniform(k1, self.shape, minval=jnp.where(finite, low, 0.0), maxval=jnp.where(finite, high, 1.0))
+        u = jax.random.uniform(
+            k1, self.shape, minval=jnp.where(finite, low, 0.0), maxval=jnp.where(finite, high, 1.0)
+        )
         n = jax.random.normal(k2, self.shape)
         return jnp.where(finite, u, n).astype(self.dtype)
 

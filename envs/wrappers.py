@@ -91,7 +91,9 @@ class TimeLimit(Wrapper):
         return obs, TimeLimitState(state, jnp.zeros((), jnp.int32))
 
     def _step(self, key, state, action, params):
-        obs, env_state, reward, terminated, truncated, info = self.env.step(key, state.env_state, action, params)
+        obs, env_state, reward, terminated, truncated, info = self.env.step(
+            key, state.env_state, action, params
+        )
         elapsed = state.elapsed + 1
         truncated = jnp.logical_or(truncated, elapsed >= params.max_episode_steps)
         return obs, TimeLimitState(env_state, elapsed), reward, terminated, truncated, info
@@ -139,7 +141,9 @@ class EpisodeStatistics(Wrapper):
         return obs, EpisodeStatisticsState(state, zf, zi, zf, zi, zi)
 
     def _step(self, key, state, action, params):
-        obs, env_state, reward, terminated, truncated, info = self.env.step(key, state.env_state, action, params)
+        obs, env_state, reward, terminated, truncated, info = self.env.step(
+            key, state.env_state, action, params
+        )
         done = jnp.logical_or(terminated, truncated)
         ret = state.running_return + jnp.reshape(reward, (-1,))
         length = state.running_length + 1
@@ -178,10 +182,14 @@ class NormalizeObservation(Wrapper):
         update: set ``False`` to freeze the statistics (evaluation).
     """
 
-    def __init__(self, env: Environment, *, axis_name: str | None = None, clip: float = 10.0, update: bool = True):
+    def __init__(
+        self, env: Environment, *, axis_name: str | None = None, clip: float = 10.0, update: bool = True
+    ):
         super().__init__(env)
         if not isinstance(env.spec.observation_space, Box):
-            raise ValueError(f"NormalizeObservation needs a Box observation space, got {env.spec.observation_space}")
+            raise ValueError(
+                f"NormalizeObservation needs a Box observation space, got {env.spec.observation_space}"
+            )
         self.axis_name, self.clip, self.update = axis_name, clip, update
 
     has_own_state = True
@@ -202,7 +210,9 @@ class NormalizeObservation(Wrapper):
         return norm, NormalizeObservationState(state, stats)
 
     def _step(self, key, state, action, params):
-        obs, env_state, reward, terminated, truncated, info = self.env.step(key, state.env_state, action, params)
+        obs, env_state, reward, terminated, truncated, info = self.env.step(
+            key, state.env_state, action, params
+        )
         stats, norm = self._observe(state.stats, obs)
         info = dict(info, raw_obs=obs)
         if "final_obs" in info:  # an inner AutoReset: normalize the bootstrap observation the same way
@@ -268,7 +278,9 @@ class SumReward(Wrapper):
         weights = dict(weights or {})
         unknown = sorted(set(weights) - set(names))
         if unknown:
-            raise ValueError(f"SumReward: unknown reward terms {unknown} for {env.spec.id}; its terms are {list(names)}")
+            raise ValueError(
+                f"SumReward: unknown reward terms {unknown} for {env.spec.id}; its terms are {list(names)}"
+            )
         self._weights = np.asarray([weights.get(n, 1.0) for n in names], np.float32)
 
     @property

@@ -97,7 +97,9 @@ def train(config: TrainConfig) -> dict:
 
     steps, values = load_curves([log_dir / n / "metrics.jsonl" for n in run_names], "episode_return")
     figure = plot_learning_curves(
-        {config.agent: (steps, values)}, log_dir / "learning_curve.png", title=f"{config.agent} on {config.env}"
+        {config.agent: (steps, values)},
+        log_dir / "learning_curve.png",
+        title=f"{config.agent} on {config.env}",
     )
     final = values[:, -1]  # the last step at which some run finished an episode
     summary = {
@@ -112,8 +114,10 @@ def train(config: TrainConfig) -> dict:
         "log_dir": str(log_dir),
     }
     (log_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(f"\nfinal return {summary['final_return_mean']:.1f} ± {summary['final_return_std']:.1f} "
-          f"over {config.num_seeds} runs; logs, checkpoints and {figure} in {log_dir}/")
+    print(
+        f"\nfinal return {summary['final_return_mean']:.1f} ± {summary['final_return_std']:.1f} "
+        f"over {config.num_seeds} runs; logs, checkpoints and {figure} in {log_dir}/"
+    )
     return summary
 
 

@@ -51,7 +51,9 @@ def make_rollout(env: Environment, agent: Agent, *, num_envs: int, chunk_steps: 
     def one_step(state: RolloutState, _):
         key, act_key, step_key = jax.random.split(state.key, 3)
         act_keys, step_keys = jax.random.split(act_key, num_envs), jax.random.split(step_key, num_envs)
-        actions = jax.vmap(agent.act, in_axes=(None, 0, 0, None))(state.agent_state, state.obs, act_keys, "explore")
+        actions = jax.vmap(agent.act, in_axes=(None, 0, 0, None))(
+            state.agent_state, state.obs, act_keys, "explore"
+        )
         obs, env_state, reward, terminated, truncated, info = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
             step_keys, state.env_state, actions, params
         )
@@ -80,7 +82,9 @@ def make_rollout(env: Environment, agent: Agent, *, num_envs: int, chunk_steps: 
         }
         if k > 1:
             for i, name in enumerate(env.spec.reward_names):
-                metrics[f"episode_return/{name}"] = jnp.where(n > 0, total["return_terms_sum"][i] / safe, jnp.nan)
+                metrics[f"episode_return/{name}"] = jnp.where(
+                    n > 0, total["return_terms_sum"][i] / safe, jnp.nan
+                )
         return state, metrics
 
     return init, run_chunk

@@ -24,7 +24,9 @@ class RunningMeanStd:
 
     @classmethod
     def zeros(cls, shape: tuple[int, ...], epsilon: float = 1e-4) -> RunningMeanStd:
-        return cls(jnp.zeros(shape, jnp.float32), jnp.ones(shape, jnp.float32), jnp.asarray(epsilon, jnp.float32))
+        return cls(
+            jnp.zeros(shape, jnp.float32), jnp.ones(shape, jnp.float32), jnp.asarray(epsilon, jnp.float32)
+        )
 
     @property
     def std(self) -> jax.Array:
@@ -51,6 +53,8 @@ def update(stats: RunningMeanStd, batch: jax.Array, axis_name: str | None = None
     return RunningMeanStd(mean=mean, var=m2 / count, count=count)
 
 
-def normalize(stats: RunningMeanStd, x: jax.Array, clip: float | None = 10.0, epsilon: float = 1e-8) -> jax.Array:
+def normalize(
+    stats: RunningMeanStd, x: jax.Array, clip: float | None = 10.0, epsilon: float = 1e-8
+) -> jax.Array:
     y = (x - stats.mean) / jnp.sqrt(stats.var + epsilon)
     return y if clip is None else jnp.clip(y, -clip, clip)

@@ -30,8 +30,13 @@ class Counter(Environment):
 
     @property
     def spec(self):
-        return EnvSpec("counter", Box.uniform(-np.inf, np.inf, (1,)), Box.uniform(-1, 1, (1,)), ("a", "b"),
-                       self.default_params.max_episode_steps)
+        return EnvSpec(
+            "counter",
+            Box.uniform(-np.inf, np.inf, (1,)),
+            Box.uniform(-1, 1, (1,)),
+            ("a", "b"),
+            self.default_params.max_episode_steps,
+        )
 
     def _reset(self, key, params):
         x = jax.random.uniform(key, (1,), minval=0.0, maxval=0.5)
@@ -48,7 +53,9 @@ def rollout(env, actions, key=0, params=None):
     out = []
     step = jax.jit(env.step)
     for t, a in enumerate(actions):
-        obs, state, r, te, tr, info = step(jax.random.key(1000 + t), state, jnp.asarray(a, jnp.float32), params)
+        obs, state, r, te, tr, info = step(
+            jax.random.key(1000 + t), state, jnp.asarray(a, jnp.float32), params
+        )
         out.append((np.asarray(obs), np.asarray(r), bool(te), bool(tr), jax.device_get(info)))
     return out, state
 
@@ -56,7 +63,9 @@ def rollout(env, actions, key=0, params=None):
 # ---------------------------------------------------------------------------------------------- spaces
 def test_box_and_discrete_checks():
     box = Box.uniform(-2, 2, (3,))
-    assert box.shape == (3,) and box.bounded and box.contains(np.zeros(3)) and not box.contains(np.full(3, 3.0))
+    assert (
+        box.shape == (3,) and box.bounded and box.contains(np.zeros(3)) and not box.contains(np.full(3, 3.0))
+    )
     assert box.check(np.zeros(3, np.float64)).dtype == jnp.float32
     with pytest.raises(ValueError, match=r"shape \(2,\), expected \(3,\)"):
         box.check(np.zeros(2))
@@ -213,7 +222,7 @@ def test_normalize_observation_shares_statistics_over_a_named_vmap_axis():
     np.testing.assert_allclose(np.ptp(np.asarray(state.stats.mean)), 0.0)
     assert abs(float(obs.mean())) < 1e-2  # normalized batch is centred
     actions = jnp.full((n, 1), 0.3)
-    obs2, state2, *_ , info = jax.vmap(shared.step, in_axes=(0, 0, 0, None), axis_name="envs")(
+    obs2, state2, *_, info = jax.vmap(shared.step, in_axes=(0, 0, 0, None), axis_name="envs")(
         keys, state, actions, None
     )
     np.testing.assert_allclose(info["raw_obs"], raw + 0.3, rtol=1e-6)

@@ -19,8 +19,15 @@ from rlkit.rollout import make_rollout
 
 
 def test_main_job_writes_logs_checkpoint_and_figure(tmp_path):
-    config = TrainConfig(env="pendulum", num_seeds=2, num_envs=4, total_steps=2000, chunk_steps=100,
-                         log_dir=str(tmp_path), checkpoint_every=2)
+    config = TrainConfig(
+        env="pendulum",
+        num_seeds=2,
+        num_envs=4,
+        total_steps=2000,
+        chunk_steps=100,
+        log_dir=str(tmp_path),
+        checkpoint_every=2,
+    )
     summary = train(config)
     # 2000 steps / (4 envs × 100) = 5 chunks: each env takes 500 steps, so finishes 2 episodes of 200 steps
     for run in ("seed_0", "seed_1"):
@@ -32,7 +39,10 @@ def test_main_job_writes_logs_checkpoint_and_figure(tmp_path):
         scalars = read_tensorboard_scalars(tmp_path / run)
         assert [s for s, _ in scalars["episodes"]] == [400, 800, 1200, 1600, 2000]
     # seeds differ
-    a, b = ([r["episode_return"] for r in read_jsonl(tmp_path / run / "metrics.jsonl")] for run in ("seed_0", "seed_1"))
+    a, b = (
+        [r["episode_return"] for r in read_jsonl(tmp_path / run / "metrics.jsonl")]
+        for run in ("seed_0", "seed_1")
+    )
     assert a[1] is not None and a != b
     png = tmp_path / "learning_curve.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
@@ -62,8 +72,9 @@ def test_chunk_compiles_once():
 
 
 def test_vector_reward_env_logs_per_term_returns(tmp_path):
-    config = TrainConfig(env="push2d", num_seeds=1, num_envs=8, total_steps=8 * 400, chunk_steps=400,
-                         log_dir=str(tmp_path))
+    config = TrainConfig(
+        env="push2d", num_seeds=1, num_envs=8, total_steps=8 * 400, chunk_steps=400, log_dir=str(tmp_path)
+    )
     train(config)
     row = read_jsonl(tmp_path / "seed_0" / "metrics.jsonl")[-1]
     terms = [k for k in row if k.startswith("episode_return/")]
