@@ -109,6 +109,9 @@ class Discrete:
     shape: tuple[int, ...] = ()
     dtype: np.dtype = field(default=np.dtype(np.int32))
 
+    def __repr__(self) -> str:
+        return f"Discrete({self.n})"
+
     def sample(self, key: jax.Array) -> jax.Array:
         return jax.random.randint(key, (), 0, self.n, dtype=jnp.int32)
 

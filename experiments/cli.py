@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import sys
 
-import tyro
-
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -20,15 +18,9 @@ def main(argv: list[str] | None = None) -> None:
 
         print(envs.describe())
         return
-    from envs.registry import UnknownEnvError
-    from experiments.train import TrainConfig, train
+    from experiments.train import main as train_main
 
-    config = tyro.cli(TrainConfig, args=rest, prog="rlkit train")
-    try:
-        train(config)
-    except (ValueError, UnknownEnvError) as err:  # config errors: one clear line, no traceback
-        print(f"rlkit train: error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
+    train_main(rest)
 
 
 if __name__ == "__main__":

@@ -1,81 +1,93 @@
-"""The main job end to end on a tiny budget: logs (TensorBoard read back, JSON lines per run), checkpoint
-(restored into the rollout state), learning-curve PNG, config errors, and the compiled chunk not recompiling."""
+"""The main job end to end on a tiny budget (the same code path as `make run`): logs (TensorBoard read back,
+JSON lines per run), checkpoints, the learning-curve PNG, the exported agent, and config errors."""
 
 from __future__ import annotations
 
 import json
 
-import jax
-import numpy as np
 import pytest
 
 import envs
-from agents.random_policy import make_random_agent
+from agents import sac
 from experiments import cli
-from experiments.train import TrainConfig, train
+from experiments.train import main
 from rlkit.checkpointing import Checkpointer
+from rlkit.export import load_agent
 from rlkit.logger import read_jsonl, read_tensorboard_scalars
-from rlkit.rollout import make_rollout
+
+TINY = [
+    "--hidden-sizes",
+    "16",
+    "16",
+    "--learning-starts",
+    "100",
+    "--buffer-size",
+    "2000",
+    "--chunk-steps",
+    "200",
+    "--batch-size",
+    "32",
+]
 
 
-def test_main_job_writes_logs_checkpoint_and_figure(tmp_path):
-    config = TrainConfig(
-        env="pendulum",
-        num_seeds=2,
-        num_envs=4,
-        total_steps=2000,
-        chunk_steps=100,
-        log_dir=str(tmp_path),
-        checkpoint_every=2,
+def test_main_job_writes_logs_checkpoints_figure_and_agent(tmp_path):
+    summary = main(
+        [
+            *TINY,
+            "--seeds",
+            "2",
+            "--total-steps",
+            "1000",
+            "--log-dir",
+            str(tmp_path),
+            "--checkpoint-every",
+            "2",
+            "--eval-every",
+            "1",
+        ]
     )
-    summary = train(config)
-    # 2000 steps / (4 envs × 100) = 5 chunks: each env takes 500 steps, so finishes 2 episodes of 200 steps
     for run in ("seed_0", "seed_1"):
         rows = read_jsonl(tmp_path / run / "metrics.jsonl")
-        assert [r["step"] for r in rows] == [400, 800, 1200, 1600, 2000]
-        assert sum(r["episodes"] for r in rows) == 4 * 2
-        finished = [r["episode_return"] for r in rows if r["episode_return"] is not None]
-        assert finished and all(-2000 < v < 0 for v in finished)  # a random pendulum policy: about −1200
+        assert [r["step"] for r in rows] == [200, 400, 600, 800, 1000]
+        assert sum(r["episodes"] for r in rows) == 5  # pendulum episodes are 200 steps
+        assert all(-2000 < r["episode_return"] < 0 for r in rows) and all("loss/critic" in r for r in rows)
         scalars = read_tensorboard_scalars(tmp_path / run)
-        assert [s for s, _ in scalars["episodes"]] == [400, 800, 1200, 1600, 2000]
-    # seeds differ
+        assert [s for s, _ in scalars["eval_return"]] == [200, 400, 600, 800, 1000]
     a, b = (
-        [r["episode_return"] for r in read_jsonl(tmp_path / run / "metrics.jsonl")]
+        [r["eval_return"] for r in read_jsonl(tmp_path / run / "metrics.jsonl")]
         for run in ("seed_0", "seed_1")
     )
-    assert a[1] is not None and a != b
+    assert a != b  # the seeds are different runs
     png = tmp_path / "learning_curve.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
-    assert json.loads((tmp_path / "summary.json").read_text())["runs"] == 2
-    assert summary["steps_per_run"] == 2000
-
-    # the last checkpoint restores into the rollout state's structure, config included
-    env = envs.make("pendulum")
-    init, _ = make_rollout(env, make_random_agent(env.spec), num_envs=4, chunk_steps=100)
-    target = jax.vmap(init)(jax.random.split(jax.random.key(0), 2))
+    assert (
+        json.loads((tmp_path / "summary.json").read_text())["runs"] == 2
+        and summary["metric"] == "eval_return"
+    )
     with Checkpointer(tmp_path / "checkpoints") as ckpt:
-        assert ckpt.all_steps() == [1600, 2000]
-        state, saved_config = ckpt.restore(target)
-    assert saved_config["env"] == "pendulum" and saved_config["num_envs"] == 4
-    assert state.obs.shape == (2, 4, 3) and np.all(np.asarray(state.env_steps) == 2000)
-
-
-def test_chunk_compiles_once():
-    env = envs.make("cartpole")
-    init, run_chunk = make_rollout(env, make_random_agent(env.spec), num_envs=8, chunk_steps=50)
-    chunk = jax.jit(run_chunk, donate_argnums=0)
-    state = init(jax.random.key(0))
-    for _ in range(4):
-        state, metrics = chunk(state)
-    assert chunk._cache_size() == 1
-    assert int(state.env_steps) == 4 * 8 * 50
+        assert ckpt.all_steps() == [400, 800, 1000]  # every 2 chunks, and the last
+    agent, state = load_agent(tmp_path / "agent.rlkit", envs.make("pendulum").spec)
+    assert agent.name == "sac" and agent.config == sac.SACConfig(
+        hidden_sizes=(16, 16), learning_starts=100, buffer_size=2000, chunk_steps=200, batch_size=32
+    )
 
 
 def test_vector_reward_env_logs_per_term_returns(tmp_path):
-    config = TrainConfig(
-        env="push2d", num_seeds=1, num_envs=8, total_steps=8 * 400, chunk_steps=400, log_dir=str(tmp_path)
+    main(
+        [
+            *TINY,
+            "--env",
+            "push2d",
+            "--seeds",
+            "1",
+            "--total-steps",
+            "400",
+            "--log-dir",
+            str(tmp_path),
+            "--eval-every",
+            "0",
+        ]
     )
-    train(config)
     row = read_jsonl(tmp_path / "seed_0" / "metrics.jsonl")[-1]
     terms = [k for k in row if k.startswith("episode_return/")]
     assert len(terms) == envs.make("push2d").spec.num_reward_terms > 1
@@ -83,10 +95,18 @@ def test_vector_reward_env_logs_per_term_returns(tmp_path):
 
 
 def test_cli_reports_config_errors_without_traceback(capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main(["train", "--env", "pendulm"])
-    assert exit_info.value.code == 2
-    assert "Did you mean 'pendulum'" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        cli.main(["train", "--num-seeds", "0"])
-    assert "num_seeds must be >= 1" in capsys.readouterr().err
+    for argv, message in [
+        (["train", "--env", "pendulm"], "Did you mean 'pendulum'"),
+        (["train", "--seeds", "0"], "seeds must be >= 1"),
+        (["train", "--q-lr", "-1"], "SACConfig.q_lr = -1.0 is out of range"),
+        (["train", "--env", "cartpole"], "SAC needs a bounded continuous"),
+        (["train", "--agent", "dqn"], "agent='dqn' is not available"),
+        (["train", "--sweep", "hidden_sizes=1,2"], "static"),
+        (["train", "--sweep", "q_lrr=1,2"], "Did you mean 'q_lr'"),
+    ]:
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(argv)
+        assert exit_info.value.code == 2
+        assert message in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # an unknown flag: tyro's own message
+        cli.main(["train", "--bogus"])

@@ -84,7 +84,10 @@ def _time_lib(lib: str, num_envs: int, repeats: int, out: dict) -> None:
     ex = _example(np)
     rng = np.random.default_rng(0)
     data = [
-        jax.tree.map(lambda x: jnp.asarray(rng.standard_normal((num_envs, *np.shape(x))).astype(np.asarray(x).dtype)), ex)
+        jax.tree.map(
+            lambda x: jnp.asarray(rng.standard_normal((num_envs, *np.shape(x))).astype(np.asarray(x).dtype)),
+            ex,
+        )
         for _ in range(8)
     ]
     state, add, sample = _make(lib, ex, num_envs)
@@ -109,7 +112,9 @@ def _time_lib(lib: str, num_envs: int, repeats: int, out: dict) -> None:
         for _ in range(10):
             one_sample()
         out["sample_us"] = 1e6 * _median_time(one_sample, repeats)
-        out["state_bytes"] = int(sum(x.nbytes for x in jax.tree.leaves(holder["state"]) if hasattr(x, "nbytes")))
+        out["state_bytes"] = int(
+            sum(x.nbytes for x in jax.tree.leaves(holder["state"]) if hasattr(x, "nbytes"))
+        )
 
 
 def _worker(lib: str, repeats: int) -> dict:
@@ -135,8 +140,12 @@ def _ensure_flashbax_venv() -> Path:
     if py.exists() and subprocess.run([py, "-c", "import flashbax"], capture_output=True).returncode == 0:
         return py
     subprocess.run([sys.executable, "-m", "venv", BENCH_VENV], check=True)
-    site = subprocess.run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          check=True, capture_output=True, text=True).stdout.strip()
+    site = subprocess.run(
+        [py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     Path(site, "rlkit_shared_site.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     # --no-deps: flashbax's dependencies (jax, chex, flax, numpy) come from our environment through the .pth.
     subprocess.run([py, "-m", "pip", "install", "--quiet", "--no-deps", "flashbax"], check=True)
@@ -144,8 +153,13 @@ def _ensure_flashbax_venv() -> Path:
 
 
 def _run_worker(python: Path | str, lib: str, repeats: int) -> dict:
-    res = subprocess.run([python, "-m", "experiments.benchmarks.buffers", "--worker", lib, "--repeats", str(repeats)],
-                         cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    res = subprocess.run(
+        [python, "-m", "experiments.benchmarks.buffers", "--worker", lib, "--repeats", str(repeats)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
     if res.returncode:
         raise RuntimeError(f"{lib} worker failed:\n{res.stderr[-4000:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])
@@ -198,7 +212,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--worker", choices=["rlkit", "flashbax"])
     p.add_argument("--repeats", type=int, default=200)
-    p.add_argument("--rounds", type=int, default=3, help="alternate the two workers this many times (load drifts)")
+    p.add_argument(
+        "--rounds", type=int, default=3, help="alternate the two workers this many times (load drifts)"
+    )
     args = p.parse_args()
     if args.worker:
         print(json.dumps(_worker(args.worker, args.repeats)))

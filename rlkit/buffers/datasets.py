@@ -151,7 +151,9 @@ def save_minari(
     buffers = []
     for i in range(store.num_episodes):
         ep = episode(store, i)
-        rewards = ep["rewards"] if ep["rewards"] is not None else np.zeros(len(ep["terminations"]), np.float32)
+        rewards = (
+            ep["rewards"] if ep["rewards"] is not None else np.zeros(len(ep["terminations"]), np.float32)
+        )
         buffers.append(
             EpisodeBuffer(
                 id=i,

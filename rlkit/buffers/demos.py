@@ -93,13 +93,20 @@ def make_demo_store(
     terminations = np.zeros(n, bool) if terminations is None else np.asarray(terminations).astype(bool)
     truncations = (last & ~terminations) if truncations is None else np.asarray(truncations).astype(bool)
     _leading(observations, n + lengths.size, "observations")
-    for name, tree in (("actions", actions), ("rewards", rewards), ("terminations", terminations),
-                       ("truncations", truncations), ("extras", extras)):
+    for name, tree in (
+        ("actions", actions),
+        ("rewards", rewards),
+        ("terminations", terminations),
+        ("truncations", truncations),
+        ("extras", extras),
+    ):
         if tree is not None:
             _leading(tree, n, name)
     if ((terminations | truncations) & ~last).any():
         bad = int(np.flatnonzero((terminations | truncations) & ~last)[0])
-        raise ValueError(f"demonstrations: step {bad} ends an episode but is not its last step per episode_lengths")
+        raise ValueError(
+            f"demonstrations: step {bad} ends an episode but is not its last step per episode_lengths"
+        )
     return DemoStore(
         observations=jax.tree.map(jnp.asarray, observations),
         actions=None if actions is None else jax.tree.map(jnp.asarray, actions),
@@ -150,7 +157,9 @@ def sample_sequences(store: DemoStore, key: jax.Array, batch_size: int, length: 
     except jax.errors.ConcretizationTypeError:  # traced: checked by the caller's can-sample logic instead
         empty = False
     if empty:
-        raise ValueError(f"no demonstration episode has {length} steps (longest: {int(store.episode_lengths.max())})")
+        raise ValueError(
+            f"no demonstration episode has {length} steps (longest: {int(store.episode_lengths.max())})"
+        )
     u = jax.random.randint(key, (batch_size,), 0, jnp.maximum(cum[-1], 1), dtype=jnp.int32)
     episode = jnp.searchsorted(cum, u, side="right").astype(jnp.int32)
     offset = u - (cum[episode] - windows[episode])
@@ -180,9 +189,14 @@ def sample_goals(
         obs_row,
         jnp.where(source == relabel.SOURCE_FUTURE, obs_row + delta, random_row),
     )
-    offset = jnp.where(source == relabel.SOURCE_CURRENT, 0, jnp.where(source == relabel.SOURCE_FUTURE, delta, -1))
+    offset = jnp.where(
+        source == relabel.SOURCE_CURRENT, 0, jnp.where(source == relabel.SOURCE_FUTURE, delta, -1)
+    )
     return relabel.GoalSample(
-        transitions_at(store, steps), _take(store.observations, row), offset.astype(jnp.int32), source.astype(jnp.int32)
+        transitions_at(store, steps),
+        _take(store.observations, row),
+        offset.astype(jnp.int32),
+        source.astype(jnp.int32),
     )
 
 

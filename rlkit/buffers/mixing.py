@@ -76,6 +76,8 @@ def mix(
 
     def pick(*xs):
         stacked = jnp.stack(xs)  # [K, B, ...]
-        return jnp.take_along_axis(stacked, source.reshape((1, batch_size) + (1,) * (stacked.ndim - 2)), axis=0)[0]
+        return jnp.take_along_axis(
+            stacked, source.reshape((1, batch_size) + (1,) * (stacked.ndim - 2)), axis=0
+        )[0]
 
     return jax.tree.map(pick, *batches), source

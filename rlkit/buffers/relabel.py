@@ -50,7 +50,9 @@ class GoalMixture:
 
     def __post_init__(self):
         if self.future not in ("geometric", "geometric_clamped", "uniform"):
-            raise ValueError(f"future must be 'geometric', 'geometric_clamped' or 'uniform', got {self.future!r}")
+            raise ValueError(
+                f"future must be 'geometric', 'geometric_clamped' or 'uniform', got {self.future!r}"
+            )
         try:
             total = float(self.p_current) + float(self.p_future) + float(self.p_random)
         except (TypeError, jax.errors.ConcretizationTypeError):

@@ -64,7 +64,9 @@ class ReplayState:
 
 
 def _cursor(write_row: jax.Array, count: jax.Array, next_episode_id: jax.Array) -> jax.Array:
-    return jnp.concatenate([jnp.stack([write_row, count]).astype(jnp.int32), next_episode_id.astype(jnp.int32)])
+    return jnp.concatenate(
+        [jnp.stack([write_row, count]).astype(jnp.int32), next_episode_id.astype(jnp.int32)]
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,7 +105,9 @@ def make_layout(
 def init(layout: RingLayout) -> ReplayState:
     T, E = layout.capacity_per_env, layout.num_envs
     data = jax.tree.map(lambda s: jnp.zeros((T, E, *s.shape), s.dtype), layout.spec)
-    return ReplayState(data=data, episode_id=jnp.zeros((T, E), jnp.int32), cursor=jnp.zeros((2 + E,), jnp.int32))
+    return ReplayState(
+        data=data, episode_id=jnp.zeros((T, E), jnp.int32), cursor=jnp.zeros((2 + E,), jnp.int32)
+    )
 
 
 def _done(layout: RingLayout, items: Any) -> jax.Array:
@@ -122,7 +126,9 @@ def add(layout: RingLayout, state: ReplayState, step: Any) -> ReplayState:
     )
     episode_id = jax.lax.dynamic_update_index_in_dim(state.episode_id, state.next_episode_id, row, axis=0)
     next_episode_id = state.next_episode_id + _done(layout, step).astype(jnp.int32)
-    return ReplayState(data, episode_id, _cursor((row + 1) % T, jnp.minimum(state.count + 1, T), next_episode_id))
+    return ReplayState(
+        data, episode_id, _cursor((row + 1) % T, jnp.minimum(state.count + 1, T), next_episode_id)
+    )
 
 
 def add_chunk(layout: RingLayout, state: ReplayState, chunk: Any) -> ReplayState:
@@ -140,9 +146,13 @@ def add_chunk(layout: RingLayout, state: ReplayState, chunk: Any) -> ReplayState
         lambda buf, x: buf.at[rows].set(x, unique_indices=True, mode="promise_in_bounds"), state.data, chunk
     )
     done = _done(layout, chunk).astype(jnp.int32)  # [L, E]
-    ids = state.next_episode_id[None] + jnp.cumsum(done, axis=0) - done  # exclusive cumsum: a done row keeps its id
+    ids = (
+        state.next_episode_id[None] + jnp.cumsum(done, axis=0) - done
+    )  # exclusive cumsum: a done row keeps its id
     episode_id = state.episode_id.at[rows].set(ids, unique_indices=True, mode="promise_in_bounds")
-    cursor = _cursor((state.write_row + L) % T, jnp.minimum(state.count + L, T), state.next_episode_id + done.sum(0))
+    cursor = _cursor(
+        (state.write_row + L) % T, jnp.minimum(state.count + L, T), state.next_episode_id + done.sum(0)
+    )
     return ReplayState(data, episode_id, cursor)
 
 
@@ -175,7 +185,9 @@ def sample_positions(
 
     Every env has the same number of starts, so one uniform integer over ``starts * E`` is exactly uniform
     over (start, env) pairs."""
-    starts = jnp.maximum(state.count - (window - 1), 1)  # callers check can_sample; keep randint's range non-empty
+    starts = jnp.maximum(
+        state.count - (window - 1), 1
+    )  # callers check can_sample; keep randint's range non-empty
     flat = jax.random.randint(key, shape, 0, starts * layout.num_envs, dtype=jnp.int32)
     return flat // layout.num_envs, flat % layout.num_envs
 
@@ -185,7 +197,10 @@ def episode_last(layout: RingLayout, state: ReplayState, q: jax.Array, env: jax.
 
     If the episode is still running, this is the newest row (``count - 1``)."""
     my_id = gather(layout, state, state.episode_id, q, env)
-    lo, hi = q, jnp.broadcast_to(state.count, q.shape)  # invariant: id[lo] == my_id; hi == count or id[hi] > my_id
+    lo, hi = (
+        q,
+        jnp.broadcast_to(state.count, q.shape),
+    )  # invariant: id[lo] == my_id; hi == count or id[hi] > my_id
     for _ in range(math.ceil(math.log2(layout.capacity_per_env + 1))):
         mid = (lo + hi) // 2
         same = gather(layout, state, state.episode_id, jnp.minimum(mid, state.count - 1), env) == my_id

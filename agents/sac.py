@@ -1,0 +1,233 @@
+"""Soft Actor-Critic (Haarnoja et al. 2018, "SAC: Algorithms and Applications"), checked against CleanRL
+``sac_continuous_action.py`` and SB3 in the details that decide whether it learns:
+
+- an ensemble of ``num_critics`` Q networks (2 = twin critics) with Polyak-averaged targets (τ = 0.005); the
+  target takes the min over ``num_min_critics`` critics drawn at random per update (REDQ / RLPD; with 2 critics
+  that is the usual twin min), optional LayerNorm in critics (RLPD);
+- a tanh-squashed Gaussian actor, log-std squashed into [−5, 2], with the exact change-of-variables correction
+  (including the action-scale term), acting in the env's action box;
+- a learned temperature α = exp(log α) with target entropy −scale·|A| (scale 1 by default; METRA uses ½);
+- bootstrap with (1 − terminated) only: a time-limit truncation still bootstraps from ``next_obs``, which the loop
+  fills with the pre-reset observation;
+- one actor and α step per critic step (SB3's schedule; CleanRL's ``policy_frequency=2`` with two actor steps
+  every other step is the same count).
+
+Vector rewards: with K named terms and ``multi_critic=True`` every critic outputs K values, each term its own TD
+target, and the actor maximizes Σ_k w_k Q_k; the entropy bonus is split over terms in proportion 1/Σw so that
+the weighted sum of per-term targets equals the scalar soft target exactly (so K = 1 reduces to plain SAC).
+With ``multi_critic=False`` the terms are summed with ``reward_weights`` first (the single-critic baseline).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import struct
+
+from agents.base import Agent
+from envs.core import Environment, EnvSpec
+from envs.spaces import Box
+from rlkit.configs import ConfigError, param
+from rlkit.distributions import sample_tanh_gaussian
+from rlkit.networks import GaussianActor, QEnsemble
+from rlkit.off_policy import make_off_policy_trainer
+from rlkit.training import Trainer
+
+
+@struct.dataclass
+class SACConfig:
+    # ---- static: shapes and structure (fixed for one compiled program)
+    hidden_sizes: tuple[int, ...] = param((256, 256), static=True)
+    """hidden layer sizes of actor and critics"""
+    num_critics: int = param(2, static=True, low=1)
+    """Q networks in the ensemble (2 = twin critics; RLPD uses 10)"""
+    num_min_critics: int = param(2, static=True, low=1)
+    """critics drawn at random for the min in the target (REDQ/RLPD); equal to num_critics = min over all"""
+    critic_layer_norm: bool = param(False, static=True)
+    """LayerNorm after every hidden layer of the critics (RLPD)"""
+    multi_critic: bool = param(False, static=True)
+    """one Q output per named reward term (vector-reward envs) instead of one on the weighted sum"""
+    num_envs: int = param(1, static=True, low=1)
+    """parallel envs per run"""
+    chunk_steps: int = param(1000, static=True, low=1)
+    """vector-env steps in one compiled chunk (logs and checkpoints happen between chunks)"""
+    buffer_size: int = param(1_000_000, static=True, low=1)
+    """replay capacity in transitions"""
+    batch_size: int = param(256, static=True, low=1)
+    """transitions per gradient step"""
+    learning_starts: int = param(5000, static=True, low=0)
+    """env steps of uniformly random actions before learning (CleanRL 5e3)"""
+    updates_per_step: int = param(1, static=True, low=1)
+    """gradient steps per vector-env step (update-to-data ratio × num_envs)"""
+    # ---- sweepable: leaves of the pytree, vmapped over the runs axis
+    gamma: float = param(0.99, low=0.0, high=1.0)
+    """discount"""
+    tau: float = param(0.005, low=0.0, high=1.0)
+    """Polyak factor of the target critics"""
+    policy_lr: float = param(3e-4, low=0.0, low_inclusive=False)
+    """actor learning rate (CleanRL)"""
+    q_lr: float = param(1e-3, low=0.0, low_inclusive=False)
+    """critic and temperature learning rate (CleanRL)"""
+    init_alpha: float = param(1.0, low=0.0, low_inclusive=False)
+    """initial temperature"""
+    autotune: bool = param(True, static=True)
+    """learn the temperature to hit the target entropy; False keeps alpha = init_alpha"""
+    target_entropy_scale: float = param(1.0, low=0.0)
+    """target entropy = -scale * |A|"""
+    reward_weights: tuple[float, ...] | None = param(None, static=True)
+    """per-term weights for vector rewards (None = all 1), in spec.reward_names order"""
+
+
+@struct.dataclass
+class SACState:
+    actor: Any
+    critic: Any
+    target_critic: Any
+    log_alpha: jax.Array
+    actor_opt: Any
+    critic_opt: Any
+    alpha_opt: Any
+    updates: jax.Array
+
+
+def validate(config: SACConfig, spec: EnvSpec) -> None:
+    if not isinstance(spec.action_space, Box) or not spec.action_space.bounded:
+        raise ConfigError(
+            f"SAC needs a bounded continuous (Box) action space; {spec.id} has {spec.action_space} "
+            "(use PPO for discrete actions)"
+        )
+    if config.num_min_critics > config.num_critics:
+        raise ConfigError(
+            f"SACConfig.num_min_critics = {config.num_min_critics} > num_critics = {config.num_critics}"
+        )
+    if config.reward_weights is not None and len(config.reward_weights) != spec.num_reward_terms:
+        raise ConfigError(
+            f"SACConfig.reward_weights has {len(config.reward_weights)} entries; {spec.id} has reward terms "
+            f"{list(spec.reward_names)}"
+        )
+    if config.multi_critic and spec.num_reward_terms == 1:
+        pass  # allowed: reduces exactly to SAC (tested)
+
+
+def make_sac(config: SACConfig, spec: EnvSpec) -> Agent:
+    space = spec.action_space
+    action_size = int(np.prod(space.shape))
+    scale = jnp.asarray((space.high - space.low) / 2, jnp.float32)
+    bias = jnp.asarray((space.high + space.low) / 2, jnp.float32)
+    k = spec.num_reward_terms
+    num_q_out = k if config.multi_critic else 1
+    weights = jnp.asarray(config.reward_weights or (1.0,) * k, jnp.float32)
+    actor_net = GaussianActor(config.hidden_sizes, action_size)
+    critic_net = QEnsemble(config.hidden_sizes, config.num_critics, num_q_out, config.critic_layer_norm)
+    actor_tx = optax.inject_hyperparams(optax.adam)(learning_rate=config.policy_lr)
+    critic_tx = optax.inject_hyperparams(optax.adam)(learning_rate=config.q_lr)
+    alpha_tx = optax.inject_hyperparams(optax.adam)(learning_rate=config.q_lr)
+    target_entropy = -config.target_entropy_scale * action_size
+    log_scale = jnp.sum(jnp.log(scale))
+
+    def policy(actor_params, obs, key):
+        mean, log_std = actor_net.apply(actor_params, obs)
+        y, logp = sample_tanh_gaussian(key, mean, log_std)
+        return y * scale + bias, logp - log_scale
+
+    def init(key, spec_=None) -> SACState:
+        ka, kc = jax.random.split(key)
+        obs = jnp.zeros(spec.observation_space.shape, jnp.float32)
+        act = jnp.zeros(space.shape, jnp.float32)
+        actor = actor_net.init(ka, obs)
+        critic = critic_net.init(kc, obs, act)
+        log_alpha = jnp.log(jnp.asarray(config.init_alpha, jnp.float32))
+        return SACState(
+            actor,
+            critic,
+            critic,
+            log_alpha,
+            actor_tx.init(actor),
+            critic_tx.init(critic),
+            alpha_tx.init(log_alpha),
+            jnp.zeros((), jnp.int32),
+        )
+
+    def act(state: SACState, obs, key, mode="explore"):
+        if mode == "deterministic":
+            mean, _ = actor_net.apply(state.actor, obs)
+            return jnp.tanh(mean) * scale + bias
+        return policy(state.actor, obs, key)[0]
+
+    def scalarize(reward):
+        """[B] or [B, K] rewards → [B, num_q_out]."""
+        r = jnp.reshape(reward, (reward.shape[0], k))
+        return r if config.multi_critic else jnp.sum(r * weights, axis=-1, keepdims=True)
+
+    def min_over_critics(q, key):
+        """q: [N, B, K] → [B, K], the min over a random subset of num_min_critics critics."""
+        if config.num_min_critics == config.num_critics:
+            return jnp.min(q, axis=0)
+        idx = jax.random.choice(key, config.num_critics, (config.num_min_critics,), replace=False)
+        return jnp.min(q[idx], axis=0)
+
+    def update(state: SACState, batch, key):
+        k_next, k_min, k_pi = jax.random.split(key, 3)
+        alpha = jnp.exp(state.log_alpha)
+        # ---- CRITIC: soft TD target per term, bootstrapping through truncation
+        next_a, next_logp = policy(state.actor, batch["next_obs"], k_next)
+        q_next = min_over_critics(critic_net.apply(state.target_critic, batch["next_obs"], next_a), k_min)
+        entropy_share = alpha * next_logp[:, None] / (jnp.sum(weights) if config.multi_critic else 1.0)
+        not_done = 1.0 - batch["terminated"].astype(jnp.float32)[:, None]
+        target = scalarize(batch["reward"]) + config.gamma * not_done * (q_next - entropy_share)
+        target = jax.lax.stop_gradient(target)
+
+        def critic_loss(critic_params):
+            q = critic_net.apply(critic_params, batch["obs"], batch["action"])  # [N, B, K]
+            # sum over critics and terms of each one's MSE (CleanRL: qf1_loss + qf2_loss)
+            return jnp.sum(jnp.mean((q - target[None]) ** 2, axis=1)), jnp.mean(q)
+
+        (q_loss, q_mean), grads = jax.value_and_grad(critic_loss, has_aux=True)(state.critic)
+        updates, critic_opt = critic_tx.update(grads, state.critic_opt, state.critic)
+        critic = optax.apply_updates(state.critic, updates)
+
+        # ---- ACTOR: maximize Σ_k w_k min-Q_k − α log π (with the updated critics, as CleanRL)
+        def actor_loss(actor_params):
+            a, logp = policy(actor_params, batch["obs"], k_pi)
+            q = jnp.min(critic_net.apply(critic, batch["obs"], a), axis=0)  # [B, K]
+            q_total = jnp.sum(q * weights, axis=-1) if config.multi_critic else q[:, 0]
+            return jnp.mean(alpha * logp - q_total), logp
+
+        (pi_loss, logp), grads = jax.value_and_grad(actor_loss, has_aux=True)(state.actor)
+        updates, actor_opt = actor_tx.update(grads, state.actor_opt, state.actor)
+        actor = optax.apply_updates(state.actor, updates)
+
+        # ---- TEMPERATURE: CleanRL's loss −α (log π + target entropy)
+        entropy_gap = jax.lax.stop_gradient(logp + target_entropy)
+
+        def alpha_loss(log_alpha):
+            return jnp.mean(-jnp.exp(log_alpha) * entropy_gap)
+
+        a_loss, a_grad = jax.value_and_grad(alpha_loss)(state.log_alpha)
+        a_updates, alpha_opt = alpha_tx.update(a_grad, state.alpha_opt, state.log_alpha)
+        log_alpha = optax.apply_updates(state.log_alpha, a_updates) if config.autotune else state.log_alpha
+
+        target_critic = optax.incremental_update(critic, state.target_critic, config.tau)
+        new = SACState(
+            actor, critic, target_critic, log_alpha, actor_opt, critic_opt, alpha_opt, state.updates + 1
+        )
+        metrics = {
+            "loss/critic": q_loss,
+            "loss/actor": pi_loss,
+            "loss/alpha": a_loss,
+            "alpha": alpha,
+            "q_mean": q_mean,
+            "entropy": -jnp.mean(logp),
+        }
+        return new, metrics
+
+    return Agent("sac", config, init, act, update)
+
+
+def make_trainer(config: SACConfig, env: Environment, params=None) -> Trainer:
+    validate(config, env.spec)
+    return make_off_policy_trainer("sac", env, make_sac, config, params=params)

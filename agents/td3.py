@@ -1,0 +1,182 @@
+"""TD3 (Fujimoto et al. 2018), checked against CleanRL ``td3_continuous_action.py``: twin critics with the min in
+the target, target policy smoothing (Gaussian noise 0.2·scale clipped to ±0.5·scale), the actor and all targets
+updated every ``policy_frequency`` = 2 critic steps, Gaussian exploration noise 0.1·scale, Polyak τ = 0.005, and
+bootstrapping with (1 − terminated) only (truncation bootstraps from the pre-reset ``next_obs``).
+
+Vector rewards follow SAC's convention (``agents.sac``): ``multi_critic=True`` keeps one Q output per named term
+and the actor maximizes Σ_k w_k Q_k; otherwise the terms are summed with ``reward_weights`` first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import struct
+
+from agents.base import Agent
+from envs.core import Environment, EnvSpec
+from envs.spaces import Box
+from rlkit.configs import ConfigError, param
+from rlkit.networks import DeterministicActor, QEnsemble
+from rlkit.off_policy import make_off_policy_trainer
+from rlkit.training import Trainer
+
+
+@struct.dataclass
+class TD3Config:
+    # ---- static
+    hidden_sizes: tuple[int, ...] = param((256, 256), static=True)
+    """hidden layer sizes of actor and critics"""
+    num_critics: int = param(2, static=True, low=1)
+    """Q networks (2 = clipped double Q)"""
+    critic_layer_norm: bool = param(False, static=True)
+    """LayerNorm after every hidden layer of the critics"""
+    multi_critic: bool = param(False, static=True)
+    """one Q output per named reward term (vector-reward envs)"""
+    policy_frequency: int = param(2, static=True, low=1)
+    """critic steps per actor / target step (the policy delay)"""
+    num_envs: int = param(1, static=True, low=1)
+    """parallel envs per run"""
+    chunk_steps: int = param(1000, static=True, low=1)
+    """vector-env steps in one compiled chunk"""
+    buffer_size: int = param(1_000_000, static=True, low=1)
+    """replay capacity in transitions"""
+    batch_size: int = param(256, static=True, low=1)
+    """transitions per gradient step"""
+    learning_starts: int = param(25_000, static=True, low=0)
+    """env steps of uniformly random actions before learning (CleanRL 25e3)"""
+    updates_per_step: int = param(1, static=True, low=1)
+    """gradient steps per vector-env step"""
+    reward_weights: tuple[float, ...] | None = param(None, static=True)
+    """per-term weights for vector rewards (None = all 1)"""
+    # ---- sweepable
+    gamma: float = param(0.99, low=0.0, high=1.0)
+    """discount"""
+    tau: float = param(0.005, low=0.0, high=1.0)
+    """Polyak factor of the targets"""
+    learning_rate: float = param(3e-4, low=0.0, low_inclusive=False)
+    """actor and critic learning rate"""
+    exploration_noise: float = param(0.1, low=0.0)
+    """std of the Gaussian exploration noise, in units of the action half-range"""
+    policy_noise: float = param(0.2, low=0.0)
+    """std of the target smoothing noise, in units of the action half-range"""
+    noise_clip: float = param(0.5, low=0.0)
+    """clip of the target smoothing noise, in units of the action half-range"""
+
+
+@struct.dataclass
+class TD3State:
+    actor: Any
+    target_actor: Any
+    critic: Any
+    target_critic: Any
+    actor_opt: Any
+    critic_opt: Any
+    updates: jax.Array
+
+
+def validate(config: TD3Config, spec: EnvSpec) -> None:
+    if not isinstance(spec.action_space, Box) or not spec.action_space.bounded:
+        raise ConfigError(
+            f"TD3 needs a bounded continuous (Box) action space; {spec.id} has {spec.action_space} "
+            "(use PPO for discrete actions)"
+        )
+    if config.reward_weights is not None and len(config.reward_weights) != spec.num_reward_terms:
+        raise ConfigError(
+            f"TD3Config.reward_weights has {len(config.reward_weights)} entries; {spec.id} has reward terms "
+            f"{list(spec.reward_names)}"
+        )
+
+
+def make_td3(config: TD3Config, spec: EnvSpec) -> Agent:
+    space = spec.action_space
+    action_size = int(np.prod(space.shape))
+    low, high = jnp.asarray(space.low), jnp.asarray(space.high)
+    scale, bias = (high - low) / 2, (high + low) / 2
+    k = spec.num_reward_terms
+    weights = jnp.asarray(config.reward_weights or (1.0,) * k, jnp.float32)
+    actor_net = DeterministicActor(config.hidden_sizes, action_size)
+    critic_net = QEnsemble(
+        config.hidden_sizes, config.num_critics, k if config.multi_critic else 1, config.critic_layer_norm
+    )
+    tx = optax.inject_hyperparams(optax.adam)(learning_rate=config.learning_rate)
+
+    def init(key, spec_=None) -> TD3State:
+        ka, kc = jax.random.split(key)
+        obs = jnp.zeros(spec.observation_space.shape, jnp.float32)
+        actor = actor_net.init(ka, obs)
+        critic = critic_net.init(kc, obs, jnp.zeros(space.shape, jnp.float32))
+        return TD3State(
+            actor, actor, critic, critic, tx.init(actor), tx.init(critic), jnp.zeros((), jnp.int32)
+        )
+
+    def act(state: TD3State, obs, key, mode="explore"):
+        a = actor_net.apply(state.actor, obs) * scale + bias
+        if mode == "deterministic":
+            return a
+        noise = jax.random.normal(key, a.shape) * scale * config.exploration_noise
+        return jnp.clip(a + noise, low, high)
+
+    def scalarize(reward):
+        r = jnp.reshape(reward, (reward.shape[0], k))
+        return r if config.multi_critic else jnp.sum(r * weights, axis=-1, keepdims=True)
+
+    def update(state: TD3State, batch, key):
+        # ---- CRITIC: clipped double-Q target with target policy smoothing
+        noise = (
+            jnp.clip(
+                jax.random.normal(key, batch["action"].shape) * config.policy_noise,
+                -config.noise_clip,
+                config.noise_clip,
+            )
+            * scale
+        )
+        next_a = jnp.clip(
+            actor_net.apply(state.target_actor, batch["next_obs"]) * scale + bias + noise, low, high
+        )
+        q_next = jnp.min(critic_net.apply(state.target_critic, batch["next_obs"], next_a), axis=0)
+        not_done = 1.0 - batch["terminated"].astype(jnp.float32)[:, None]
+        target = jax.lax.stop_gradient(scalarize(batch["reward"]) + config.gamma * not_done * q_next)
+
+        def critic_loss(params):
+            q = critic_net.apply(params, batch["obs"], batch["action"])
+            return jnp.sum(jnp.mean((q - target[None]) ** 2, axis=1)), jnp.mean(q)
+
+        (q_loss, q_mean), grads = jax.value_and_grad(critic_loss, has_aux=True)(state.critic)
+        updates, critic_opt = tx.update(grads, state.critic_opt, state.critic)
+        critic = optax.apply_updates(state.critic, updates)
+
+        # ---- ACTOR + TARGETS, every policy_frequency critic steps (a select, not a branch, under vmap)
+        def actor_loss(params):
+            a = actor_net.apply(params, batch["obs"]) * scale + bias
+            q = critic_net.apply(critic, batch["obs"], a)[0]  # CleanRL: Q1 only
+            return -jnp.mean(jnp.sum(q * weights, axis=-1) if config.multi_critic else q[:, 0])
+
+        pi_loss, grads = jax.value_and_grad(actor_loss)(state.actor)
+        updates, actor_opt = tx.update(grads, state.actor_opt, state.actor)
+        actor = optax.apply_updates(state.actor, updates)
+        target_actor = optax.incremental_update(actor, state.target_actor, config.tau)
+        target_critic = optax.incremental_update(critic, state.target_critic, config.tau)
+        delayed = (state.updates + 1) % config.policy_frequency == 0
+        keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(delayed, n, o), new, old)  # noqa: E731
+        new = TD3State(
+            keep(actor, state.actor),
+            keep(target_actor, state.target_actor),
+            critic,
+            keep(target_critic, state.target_critic),
+            keep(actor_opt, state.actor_opt),
+            critic_opt,
+            state.updates + 1,
+        )
+        return new, {"loss/critic": q_loss, "loss/actor": pi_loss, "q_mean": q_mean}
+
+    return Agent("td3", config, init, act, update)
+
+
+def make_trainer(config: TD3Config, env: Environment, params=None) -> Trainer:
+    validate(config, env.spec)
+    return make_off_policy_trainer("td3", env, make_td3, config, params=params)

@@ -1,0 +1,45 @@
+"""The few distributions the learners need, written out because each is a handful of lines and their numerics
+matter: a tanh-squashed diagonal Gaussian (SAC) with the change-of-variables correction computed stably as
+``2·(log 2 − u − softplus(−2u))`` (never ``log(1 − tanh² + ε)``, which biases the entropy near the bounds), a
+diagonal Gaussian (continuous PPO) and a categorical over logits (discrete PPO).
+
+Deliberately not here: a general distribution library (distrax / tfp would add a dependency for five functions).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+LOG_2PI = jnp.log(2 * jnp.pi)
+
+
+def gaussian_log_prob(x, mean, log_std):
+    """Sum over the last axis of log N(x; mean, exp(log_std)²)."""
+    z = (x - mean) * jnp.exp(-log_std)
+    return jnp.sum(-0.5 * z**2 - log_std - 0.5 * LOG_2PI, axis=-1)
+
+
+def gaussian_entropy(log_std):
+    return jnp.sum(log_std + 0.5 * (1.0 + LOG_2PI), axis=-1)
+
+
+def tanh_log_det_jacobian(u):
+    """log |d tanh(u) / du| summed over the last axis, stable for large |u|."""
+    return jnp.sum(2.0 * (jnp.log(2.0) - u - jax.nn.softplus(-2.0 * u)), axis=-1)
+
+
+def sample_tanh_gaussian(key, mean, log_std):
+    """A reparameterized sample ``y = tanh(u)``, ``u ~ N(mean, std²)``, and ``log p(y)``."""
+    u = mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
+    return jnp.tanh(u), gaussian_log_prob(u, mean, log_std) - tanh_log_det_jacobian(u)
+
+
+def categorical_log_prob(logits, action):
+    logp = jax.nn.log_softmax(logits)
+    return jnp.take_along_axis(logp, action[..., None].astype(jnp.int32), axis=-1)[..., 0]
+
+
+def categorical_entropy(logits):
+    logp = jax.nn.log_softmax(logits)
+    return -jnp.sum(jnp.exp(logp) * logp, axis=-1)

@@ -1,0 +1,129 @@
+"""Export a trained agent to one file and load it into a new env with a compatible spec.
+
+The file (``.rlkit``, a msgpack blob written by ``flax.serialization``) holds the agent's name, its config as
+JSON, the spec it was trained on (observation / action spaces and reward names) and its full state's parameters.
+``load_agent(path, spec)`` rebuilds the agent from the config (so the networks are the same), restores the
+state into a freshly initialised one (so every array has the right structure), and refuses a spec whose
+observation or action shapes differ, naming both — three lines from file to acting in another env:
+
+    agent, state = load_agent("pendulum_sac.rlkit", env.spec)
+    action = agent.act(state, obs, key, "deterministic")
+
+Deliberately not here: the optimizer-free "inference only" format and ONNX / TF export.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import jax
+import numpy as np
+from flax import serialization
+
+from envs.core import EnvSpec
+from envs.spaces import Box, Discrete
+from rlkit import configs
+
+FORMAT = "rlkit-agent-v1"
+
+
+def _registry():
+    from agents.sac import SACConfig, make_sac
+    from agents.td3 import TD3Config, make_td3
+
+    out = {"sac": (SACConfig, make_sac), "td3": (TD3Config, make_td3)}
+    try:
+        from agents.ppo import PPOConfig, make_ppo
+
+        out["ppo"] = (PPOConfig, make_ppo)
+    except ImportError:  # PPO lives in its own module; export works without it
+        pass
+    return out
+
+
+def _space_dict(space) -> dict:
+    if isinstance(space, Discrete):
+        return {"type": "Discrete", "n": int(space.n)}
+    return {"type": "Box", "shape": list(space.shape), "low": space.low.tolist(), "high": space.high.tolist()}
+
+
+def _space_from_dict(d: dict):
+    if d["type"] == "Discrete":
+        return Discrete(d["n"])
+    return Box(
+        np.asarray(d["low"], np.float32).reshape(d["shape"]),
+        np.asarray(d["high"], np.float32).reshape(d["shape"]),
+    )
+
+
+def export_agent(path: str | os.PathLike, name: str, config, state, spec: EnvSpec) -> str:
+    """Write ``state`` (one run: index a vmapped state first) with the config and spec that rebuild it."""
+    if name not in _registry():
+        raise ValueError(f"unknown agent {name!r}; exportable agents: {sorted(_registry())}")
+    header = {
+        "format": FORMAT,
+        "agent": name,
+        "config": configs.to_dict(config),
+        "spec": {
+            "id": spec.id,
+            "observation_space": _space_dict(spec.observation_space),
+            "action_space": _space_dict(spec.action_space),
+            "reward_names": list(spec.reward_names),
+        },
+    }
+    state = jax.tree.map(
+        lambda x: jax.random.key_data(x) if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else x, state
+    )
+    blob = serialization.msgpack_serialize(
+        {"header": json.dumps(header), "state": serialization.to_state_dict(jax.device_get(state))}
+    )
+    tmp = f"{path}.tmp"
+    with open(tmp, "wb") as f:
+        f.write(blob)
+    os.replace(tmp, path)  # never leave a half-written file where a good one was
+    return str(path)
+
+
+def load_agent(path: str | os.PathLike, spec: EnvSpec | None = None):
+    """``(agent, state)`` from ``path``; with ``spec``, the agent is built for that env after a compatibility check."""
+    with open(path, "rb") as f:
+        raw = serialization.msgpack_restore(f.read())
+    header = json.loads(raw["header"])
+    if header.get("format") != FORMAT:
+        raise ValueError(f"{path} is not an rlkit agent file (format {header.get('format')!r})")
+    saved = header["spec"]
+    saved_spec = EnvSpec(
+        saved["id"],
+        _space_from_dict(saved["observation_space"]),
+        _space_from_dict(saved["action_space"]),
+        tuple(saved["reward_names"]),
+    )
+    if spec is None:
+        spec = saved_spec
+    problems = []
+    if spec.observation_space.shape != saved_spec.observation_space.shape:
+        problems.append(
+            f"observation shape {spec.observation_space.shape} != trained {saved_spec.observation_space.shape}"
+        )
+    if (
+        type(spec.action_space) is not type(saved_spec.action_space)
+        or spec.action_space.shape != saved_spec.action_space.shape
+    ):
+        problems.append(f"action space {spec.action_space} != trained {saved_spec.action_space}")
+    elif isinstance(spec.action_space, Discrete) and spec.action_space.n != saved_spec.action_space.n:
+        problems.append(f"{spec.action_space.n} discrete actions != trained {saved_spec.action_space.n}")
+    if problems:
+        raise ValueError(
+            f"{path} (trained on {saved_spec.id}) does not fit {spec.id}: " + "; ".join(problems)
+        )
+    config_cls, make = _registry()[header["agent"]]
+    config = configs.from_dict(config_cls, header["config"])
+    agent = make(config, spec)
+    target = agent.init(jax.random.key(0))
+    target = jax.tree.map(
+        lambda x: jax.random.key_data(x) if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else x, target
+    )
+    state = serialization.from_state_dict(target, raw["state"])
+    state = jax.tree.map(lambda t, x: np.asarray(x, t.dtype).reshape(t.shape), target, state)
+    return agent, jax.tree.map(jax.numpy.asarray, state)

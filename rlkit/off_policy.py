@@ -1,0 +1,142 @@
+"""The compiled chunk of every off-policy learner (SAC, TD3, and the families built on them).
+
+One chunk is a ``lax.scan`` of ``chunk_steps`` iterations of: act in ``num_envs`` vmapped envs (uniformly random
+actions until ``learning_starts`` env steps, as CleanRL / SB3 do), step them (auto-reset, same-step, so the true
+next observation of a truncated episode is ``info["final_obs"]``), add the transition to the on-device replay
+buffer (``rlkit.buffers``), then ``updates_per_step`` gradient updates on uniformly sampled batches. Before
+``learning_starts`` the update is computed but discarded (a select, so the chunk stays one branch-free program
+under ``vmap`` over runs).
+
+Transitions stored: ``obs``, ``action``, ``reward`` (``float32[K]`` for K named terms, ``[]`` for one),
+``next_obs``, ``terminated``, ``truncated``. The learner bootstraps with ``1 − terminated`` (never ``truncated``).
+
+The learner supplies ``make_agent(config, spec) -> Agent``; it is called *inside* the traced functions so that
+sweepable config fields may be traced values (one compiled program for a whole sweep).
+
+Deliberately not here: n-step returns, demonstrations and mixing (algorithms that need them pass their own
+``sample`` function through ``sample_batch``), and Gymnasium envs (``rlkit.host_loop``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from agents.base import Agent
+from envs.core import Environment, EnvSpec
+from rlkit.buffers import make_replay_buffer
+from rlkit.evaluation import evaluate_policy
+from rlkit.rollout import episode_metrics, finish_episode_metrics, wrap_for_rollout
+from rlkit.training import Trainer
+
+
+@struct.dataclass
+class OffPolicyState:
+    key: jax.Array
+    obs: jax.Array  # [num_envs, *obs]
+    env_state: Any
+    agent_state: Any
+    buffer_state: Any
+    env_steps: jax.Array  # int32[]: env steps so far (all envs of the run)
+
+
+def example_transition(spec: EnvSpec) -> dict[str, jax.Array]:
+    obs = jnp.zeros(spec.observation_space.shape, spec.observation_space.dtype)
+    return {
+        "obs": obs,
+        "action": jnp.zeros(spec.action_space.shape, spec.action_space.dtype),
+        "reward": jnp.zeros(spec.reward_shape, jnp.float32),
+        "next_obs": obs,
+        "terminated": jnp.zeros((), bool),
+        "truncated": jnp.zeros((), bool),
+    }
+
+
+def make_off_policy_trainer(
+    name: str,
+    env: Environment,
+    make_agent: Callable[[Any, EnvSpec], Agent],
+    config: Any,
+    *,
+    params=None,
+) -> Trainer:
+    """``config`` must have the static fields ``num_envs``, ``chunk_steps``, ``buffer_size``, ``batch_size``,
+    ``learning_starts`` and ``updates_per_step``."""
+    num_envs, chunk_steps = config.num_envs, config.chunk_steps
+    env = wrap_for_rollout(env)
+    spec = env.spec
+    params = env.default_params if params is None else params
+    buffer = make_replay_buffer(example_transition(spec), capacity=config.buffer_size, num_envs=num_envs)
+    batch_size, updates_per_step = config.batch_size, config.updates_per_step
+    learning_starts = config.learning_starts
+
+    def init(cfg, key) -> OffPolicyState:
+        agent = make_agent(cfg, spec)
+        key, agent_key, env_key = jax.random.split(key, 3)
+        obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(env_key, num_envs), params)
+        return OffPolicyState(
+            key, obs, env_state, agent.init(agent_key), buffer.init(), jnp.zeros((), jnp.int32)
+        )
+
+    def one_step(cfg, agent: Agent, state: OffPolicyState, _):
+        key, act_key, rand_key, step_key, update_key = jax.random.split(state.key, 5)
+        policy_actions = jax.vmap(agent.act, in_axes=(None, 0, 0, None))(
+            state.agent_state, state.obs, jax.random.split(act_key, num_envs), "explore"
+        )
+        random_actions = jax.vmap(spec.action_space.sample)(jax.random.split(rand_key, num_envs))
+        warmup = state.env_steps < learning_starts
+        actions = jnp.where(warmup, random_actions, policy_actions)
+        obs, env_state, reward, terminated, truncated, info = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
+            jax.random.split(step_key, num_envs), state.env_state, actions, params
+        )
+        transition = {
+            "obs": state.obs,
+            "action": actions,
+            "reward": reward,
+            "next_obs": info["final_obs"],
+            "terminated": terminated,
+            "truncated": truncated,
+        }
+        buffer_state = buffer.add(state.buffer_state, transition)
+        env_steps = state.env_steps + num_envs
+
+        # The buffer rides in the inner scan's carry rather than being closed over: XLA copies a large
+        # loop-invariant operand into a nested while loop (measured: a 40 MB copy per env step at 1M capacity).
+        def one_update(carry, k):
+            agent_state, buffer_state = carry
+            sample_key, learn_key = jax.random.split(k)
+            batch = buffer.sample(buffer_state, sample_key, batch_size)
+            agent_state, metrics = agent.update(agent_state, batch, learn_key)
+            return (agent_state, buffer_state), metrics
+
+        (updated, buffer_state), update_metrics = jax.lax.scan(
+            one_update, (state.agent_state, buffer_state), jax.random.split(update_key, updates_per_step)
+        )
+        learning = env_steps >= learning_starts
+        agent_state = jax.tree.map(lambda new, old: jnp.where(learning, new, old), updated, state.agent_state)
+        update_metrics = jax.tree.map(lambda m: jnp.where(learning, m[-1], jnp.nan), update_metrics)
+        new = OffPolicyState(key, obs, env_state, agent_state, buffer_state, env_steps)
+        return new, (episode_metrics(info["episode_done"], info, spec.reward_names), update_metrics)
+
+    def run_chunk(cfg, state: OffPolicyState):
+        agent = make_agent(cfg, spec)
+        state, (sums, updates) = jax.lax.scan(
+            lambda s, x: one_step(cfg, agent, s, x), state, None, length=chunk_steps
+        )
+        metrics = finish_episode_metrics(jax.tree.map(lambda x: jnp.sum(x, axis=0), sums), spec.reward_names)
+        # losses: the mean over the chunk's learning steps (NaN before learning starts)
+        for k, v in updates.items():
+            metrics[k] = jnp.where(
+                jnp.any(jnp.isfinite(v)), jnp.nanmean(jnp.where(jnp.isfinite(v), v, jnp.nan)), jnp.nan
+            )
+        metrics["env_steps"] = state.env_steps
+        return state, metrics
+
+    def evaluate(cfg, state: OffPolicyState, key):
+        return evaluate_policy(env, make_agent(cfg, spec), state.agent_state, key, params=params)
+
+    return Trainer(name, init, run_chunk, num_envs * chunk_steps, evaluate)
