@@ -1,0 +1,296 @@
+"""The compiled chunk of every on-policy learner (PPO, and the multi-critic / skill learners built on it).
+
+One chunk is a ``lax.scan`` of ``iterations_per_chunk`` iterations, each the loop of CleanRL ``ppo.py`` and
+PureJaxRL ``ppo.py``, read top to bottom:
+
+1. COLLECT TRAJECTORIES: ``num_steps`` steps of ``num_envs`` vmapped envs (``AutoReset`` same-step +
+   ``EpisodeStatistics`` through ``rlkit.rollout.wrap_for_rollout``; continuous actions are clipped to the env
+   box by ``ClipAction`` while the learner keeps the unclipped sample and its log-prob, as CleanRL does).
+2. CALCULATE ADVANTAGE: GAE per reward term (``gae``), bootstrapping every step from V(final_obs) — the true
+   next state, which ``AutoReset`` keeps in ``info["final_obs"]`` — masked by ``1 − terminated`` only.
+3. UPDATE NETWORK: ``update_epochs`` passes over a fresh permutation of the batch in ``num_minibatches``
+   minibatches, each one call of the agent's ``update``.
+
+Rewards: a vector of K named terms is kept per term when ``config.multi_critic`` (one value per term, K GAEs),
+otherwise summed with ``reward_weights`` first (one value). Optional normalizers, kept in the learner state and
+updated from the rollouts (CleanRL's Gymnasium wrappers): observations by running mean / std (clipped to ±10),
+rewards by the running std of the discounted return, per term (clipped to ±10).
+
+The learner supplies ``make_agent(config, spec) -> OnPolicyAgent``, called *inside* the traced functions so
+sweepable config fields may be traced values (one compiled program for a whole sweep).
+
+Deliberately not here: recurrent policies, Gymnasium (host) envs, and the losses (``agents/ppo.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from agents.base import Agent
+from envs.core import Environment, EnvSpec
+from envs.spaces import Box
+from envs.wrappers import ClipAction
+from rlkit import running_stats
+from rlkit.configs import ConfigError
+from rlkit.evaluation import evaluate_policy
+from rlkit.rollout import episode_metrics, finish_episode_metrics, wrap_for_rollout
+from rlkit.training import Trainer
+
+NORMALIZE_CLIP = 10.0  # CleanRL: TransformObservation / TransformReward clip to ±10 after normalizing
+
+
+@dataclass(frozen=True)
+class OnPolicyAgent(Agent):
+    """An ``Agent`` plus what a rollout needs beyond ``act``; all take the (normalized) observation of one env.
+
+    ``update(state, minibatch, key)`` is one gradient step on a minibatch dict with ``obs``, ``action``,
+    ``log_prob`` ``[B]`` and ``value``, ``advantage``, ``return`` ``[B, K]`` (K value terms)."""
+
+    #: ``(state, obs, key) -> (action, log_prob [], value [K])``: an exploring step, its log-prob and the values
+    sample: Callable[..., tuple[jax.Array, jax.Array, jax.Array]] = None
+    #: ``(state, obs) -> value [K]``
+    value: Callable[..., jax.Array] = None
+
+
+@struct.dataclass
+class OnPolicyState:
+    key: jax.Array
+    obs: jax.Array  # [num_envs, *obs]: what the policy sees next (normalized when normalize_obs)
+    env_state: Any
+    agent_state: Any
+    obs_stats: running_stats.RunningMeanStd  # running statistics of raw observations
+    return_stats: running_stats.RunningMeanStd  # [K]: of the discounted return, per value term
+    discounted_return: jax.Array  # [num_envs, K]: CleanRL NormalizeReward's ``returns``
+    env_steps: jax.Array  # int32[]: env steps so far (all envs of the run)
+
+
+def value_terms(config, spec: EnvSpec) -> int:
+    """K: values the critic outputs (one per reward term with ``multi_critic``, else one on the weighted sum)."""
+    return spec.num_reward_terms if config.multi_critic else 1
+
+
+def reward_weights(config, spec: EnvSpec) -> jax.Array:
+    """``float32[num_reward_terms]`` from ``config.reward_weights`` (empty = all ones); checked at trace time too,
+    so a swept value of the wrong length fails before compiling."""
+    w = jnp.asarray(config.reward_weights, jnp.float32)
+    names = list(spec.reward_names)
+    if w.shape == (0,):
+        return jnp.ones(len(names), jnp.float32)
+    if w.shape != (len(names),):
+        raise ConfigError(
+            f"{type(config).__name__}.reward_weights has {w.shape[0] if w.ndim else 'a scalar'} entries; "
+            f"{spec.id} has {len(names)} reward terms {names}: give one weight per term in that order "
+            "(or leave it empty for all ones)"
+        )
+    return w
+
+
+def validate(config, spec: EnvSpec) -> None:
+    """Cross-field checks shared by on-policy learners (per-field ranges: ``rlkit.configs.validate``)."""
+    batch = config.num_envs * config.num_steps
+    if batch % config.num_minibatches:
+        raise ConfigError(
+            f"{type(config).__name__}: num_envs * num_steps = {config.num_envs} * {config.num_steps} = {batch} "
+            f"is not divisible by num_minibatches = {config.num_minibatches}; choose num_minibatches among the "
+            f"divisors of {batch} (e.g. {[d for d in (1, 2, 4, 8, 16, 32, 64) if batch % d == 0]})"
+        )
+    reward_weights(config, spec)
+
+
+def gae(rewards, values, next_values, terminated, done, gamma, gae_lambda):
+    """Generalized advantage estimation (Schulman et al. 2016, eq. 16) over time-major arrays, per value term.
+
+    Args:
+        rewards, values, next_values: ``[T, ..., K]``; ``next_values[t]`` = V(s'_t), the value of the true next
+            state (the pre-reset observation where an episode ended).
+        terminated, done: ``[T, ...]`` bool; ``done = terminated | truncated``.
+    Returns:
+        ``(advantages, returns)``, both ``[T, ..., K]``; returns = advantages + values (the value targets).
+
+    δ_t = r_t + γ (1 − terminated_t) V(s'_t) − V(s_t) and A_t = δ_t + γλ (1 − done_t) A_{t+1}: a truncated step
+    bootstraps from V(final_obs) but does not carry the next episode's advantages back. CleanRL's single
+    ``next_done`` mask conflates the two and treats a time-limit truncation as a terminal state.
+    """
+    not_term = 1.0 - terminated.astype(jnp.float32)[..., None]
+    not_done = 1.0 - done.astype(jnp.float32)[..., None]
+    deltas = rewards + gamma * not_term * next_values - values
+
+    def backward(next_adv, x):
+        delta, nd = x
+        adv = delta + gamma * gae_lambda * nd * next_adv
+        return adv, adv
+
+    _, advantages = jax.lax.scan(backward, jnp.zeros_like(deltas[0]), (deltas, not_done), reverse=True)
+    return advantages, advantages + values
+
+
+def explained_variance(values, returns):
+    """1 − Var[returns − values] / Var[returns] per term over the batch (``[N, K]`` → ``[K]``), as CleanRL."""
+    var = jnp.var(returns, axis=0)
+    return jnp.where(var == 0, jnp.nan, 1.0 - jnp.var(returns - values, axis=0) / var)
+
+
+def make_on_policy_trainer(
+    name: str,
+    env: Environment,
+    make_agent: Callable[[Any, EnvSpec], OnPolicyAgent],
+    config: Any,
+    *,
+    params=None,
+) -> Trainer:
+    """``config`` must have the static fields ``num_envs``, ``num_steps``, ``num_minibatches``, ``update_epochs``,
+    ``iterations_per_chunk``, ``multi_critic``, ``normalize_obs``, ``normalize_reward`` and the sweepable ones
+    ``gamma``, ``gae_lambda``, ``reward_weights``."""
+    validate(config, env.spec)
+    spec = env.spec
+    space = spec.action_space
+    clip = isinstance(space, Box) and space.bounded
+    eval_env = ClipAction(env) if clip else env
+    env = wrap_for_rollout(eval_env)
+    params = env.default_params if params is None else params
+    num_envs, num_steps = config.num_envs, config.num_steps
+    batch_size = num_envs * num_steps
+    num_minibatches, update_epochs = config.num_minibatches, config.update_epochs
+    normalize_obs, normalize_reward = config.normalize_obs, config.normalize_reward
+    k = value_terms(config, spec)
+    term_names = spec.reward_names if config.multi_critic else ("reward",)
+    obs_shape = spec.observation_space.shape
+
+    def scalarize(cfg, reward):
+        """``[N]`` or ``[N, R]`` env rewards → ``[N, K]`` value-term rewards."""
+        r = jnp.reshape(reward, (num_envs, spec.num_reward_terms))
+        return r if config.multi_critic else jnp.sum(r * reward_weights(cfg, spec), axis=-1, keepdims=True)
+
+    def observe(stats, obs, final_obs):
+        """CleanRL's NormalizeObservation: update with the new observations, then normalize them."""
+        if not normalize_obs:
+            return stats, obs, final_obs
+        stats = running_stats.update(stats, obs)
+        norm = lambda x: running_stats.normalize(stats, x, clip=NORMALIZE_CLIP)  # noqa: E731
+        return stats, norm(obs), norm(final_obs)
+
+    def init(cfg, key) -> OnPolicyState:
+        agent = make_agent(cfg, spec)
+        key, agent_key, env_key = jax.random.split(key, 3)
+        obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(env_key, num_envs), params)
+        obs_stats, obs, _ = observe(running_stats.RunningMeanStd.zeros(obs_shape), obs, obs)
+        return OnPolicyState(
+            key=key,
+            obs=obs,
+            env_state=env_state,
+            agent_state=agent.init(agent_key),
+            obs_stats=obs_stats,
+            return_stats=running_stats.RunningMeanStd.zeros((k,)),
+            discounted_return=jnp.zeros((num_envs, k), jnp.float32),
+            env_steps=jnp.zeros((), jnp.int32),
+        )
+
+    def env_step(cfg, agent: OnPolicyAgent, state: OnPolicyState, _):
+        key, act_key, step_key = jax.random.split(state.key, 3)
+        action, log_prob, value = jax.vmap(agent.sample, in_axes=(None, 0, 0))(
+            state.agent_state, state.obs, jax.random.split(act_key, num_envs)
+        )
+        obs, env_state, reward, terminated, truncated, info = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
+            jax.random.split(step_key, num_envs), state.env_state, action, params
+        )
+        done = jnp.logical_or(terminated, truncated)
+        obs_stats, obs, final_obs = observe(state.obs_stats, obs, info["final_obs"])
+        reward = scalarize(cfg, reward)
+        ret, return_stats = state.discounted_return, state.return_stats
+        if normalize_reward:
+            # CleanRL (gym 0.23) NormalizeReward: scale by the std of the discounted return, reset at episode
+            # ends (terminated or truncated: the next step starts a new return).
+            ret = ret * cfg.gamma + reward
+            return_stats = running_stats.update(return_stats, ret)
+            reward = jnp.clip(reward / jnp.sqrt(return_stats.var + 1e-8), -NORMALIZE_CLIP, NORMALIZE_CLIP)
+            ret = jnp.where(done[:, None], 0.0, ret)
+        transition = {
+            "obs": state.obs,
+            "action": action,
+            "log_prob": log_prob,
+            "value": value,
+            "reward": reward,
+            "final_obs": final_obs,
+            "terminated": terminated,
+            "done": done,
+        }
+        new = OnPolicyState(
+            key, obs, env_state, state.agent_state, obs_stats, return_stats, ret, state.env_steps + num_envs
+        )
+        return new, (transition, episode_metrics(info["episode_done"], info, spec.reward_names))
+
+    def iteration(cfg, agent: OnPolicyAgent, state: OnPolicyState, _):
+        # COLLECT TRAJECTORIES
+        state, (traj, sums) = jax.lax.scan(lambda s, x: env_step(cfg, agent, s, x), state, None, num_steps)
+        # CALCULATE ADVANTAGE: V(s'_t) for every step in one batched call (equal to the next step's value
+        # where the episode goes on, V(final_obs) where it ended)
+        next_values = jax.vmap(jax.vmap(agent.value, in_axes=(None, 0)), in_axes=(None, 0))(
+            state.agent_state, traj["final_obs"]
+        )
+        advantages, returns = gae(
+            traj["reward"],
+            traj["value"],
+            next_values,
+            traj["terminated"],
+            traj["done"],
+            cfg.gamma,
+            cfg.gae_lambda,
+        )
+        # UPDATE NETWORK
+        batch = {k_: traj[k_] for k_ in ("obs", "action", "log_prob", "value")}
+        batch |= {"advantage": advantages, "return": returns}
+        batch = jax.tree.map(lambda x: x.reshape((batch_size,) + x.shape[2:]), batch)
+
+        def epoch(agent_state, key):
+            perm_key, update_key = jax.random.split(key)
+            perm = jax.random.permutation(perm_key, batch_size)
+            minibatches = jax.tree.map(lambda x: x[perm].reshape((num_minibatches, -1) + x.shape[1:]), batch)
+            return jax.lax.scan(
+                lambda s, x: agent.update(s, x[0], x[1]),
+                agent_state,
+                (minibatches, jax.random.split(update_key, num_minibatches)),
+            )
+
+        key, epochs_key = jax.random.split(state.key)
+        agent_state, metrics = jax.lax.scan(
+            epoch, state.agent_state, jax.random.split(epochs_key, update_epochs)
+        )
+        metrics = jax.tree.map(
+            jnp.mean, metrics
+        )  # over epochs × minibatches (PureJaxRL; CleanRL logs the last)
+        ev = explained_variance(batch["value"], batch["return"])
+        metrics["explained_variance"] = jnp.mean(ev)
+        if k > 1:
+            for i, term in enumerate(term_names):
+                metrics[f"explained_variance/{term}"] = ev[i]
+        state = state.replace(key=key, agent_state=agent_state)
+        return state, (jax.tree.map(lambda x: jnp.sum(x, axis=0), sums), metrics)
+
+    def run_chunk(cfg, state: OnPolicyState):
+        agent = make_agent(cfg, spec)
+        state, (sums, updates) = jax.lax.scan(
+            lambda s, x: iteration(cfg, agent, s, x), state, None, config.iterations_per_chunk
+        )
+        metrics = finish_episode_metrics(jax.tree.map(lambda x: jnp.sum(x, axis=0), sums), spec.reward_names)
+        metrics |= jax.tree.map(jnp.mean, updates)
+        metrics["env_steps"] = state.env_steps
+        return state, metrics
+
+    def evaluate(cfg, state: OnPolicyState, key):
+        agent = make_agent(cfg, spec)
+
+        def act(s: OnPolicyState, obs, k_, mode):  # the training-time normalization, frozen
+            obs = running_stats.normalize(s.obs_stats, obs, clip=NORMALIZE_CLIP) if normalize_obs else obs
+            return agent.act(s.agent_state, obs, k_, mode)
+
+        return evaluate_policy(
+            eval_env, Agent(name, cfg, agent.init, act, agent.update), state, key, params=params
+        )
+
+    return Trainer(name, init, run_chunk, config.iterations_per_chunk * batch_size, evaluate)
