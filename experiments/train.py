@@ -119,7 +119,12 @@ def run(args: RunArgs, config) -> dict:
     seconds = time.perf_counter() - start
     first_run = jax.tree.map(lambda x: x[0], result.state.agent_state)
     run_config = config.replace(**{k: v for k, v in runs.values[0].items() if k != "seed"})  # exact Python values
-    export_agent(log_dir / "agent.rlkit", args.agent, run_config, first_run, env.spec)
+    obs_stats = getattr(result.state, "obs_stats", None)  # PPO keeps its observation normalizer in the loop
+    if obs_stats is not None and getattr(config, "normalize_obs", False):
+        obs_stats = jax.tree.map(lambda x: x[0], obs_stats)
+    else:
+        obs_stats = None
+    export_agent(log_dir / "agent.rlkit", args.agent, run_config, first_run, env.spec, obs_stats=obs_stats)
     return _summarize(args, runs.names, log_dir, result.steps, seconds)
 
 

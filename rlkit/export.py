@@ -14,6 +14,7 @@ Deliberately not here: the optimizer-free "inference only" format and ONNX / TF 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -23,7 +24,8 @@ from flax import serialization
 
 from envs.core import EnvSpec
 from envs.spaces import Box, Discrete
-from rlkit import configs
+from rlkit import configs, running_stats
+from rlkit.running_stats import RunningMeanStd
 
 FORMAT = "rlkit-agent-v1"
 
@@ -57,8 +59,20 @@ def _space_from_dict(d: dict):
     )
 
 
-def export_agent(path: str | os.PathLike, name: str, config, state, spec: EnvSpec) -> str:
-    """Write ``state`` (one run: index a vmapped state first) with the config and spec that rebuild it."""
+def export_agent(
+    path: str | os.PathLike,
+    name: str,
+    config,
+    state,
+    spec: EnvSpec,
+    *,
+    obs_stats=None,
+    obs_clip: float = 10.0,
+) -> str:
+    """Write ``state`` (one run: index a vmapped state first) with the config and spec that rebuild it.
+
+    ``obs_stats`` (a ``RunningMeanStd``) is the observation normalizer a training loop kept outside the agent
+    (PPO's ``normalize_obs``); the loaded agent then normalizes raw observations itself before acting."""
     if name not in _registry():
         raise ValueError(f"unknown agent {name!r}; exportable agents: {sorted(_registry())}")
     header = {
@@ -71,13 +85,15 @@ def export_agent(path: str | os.PathLike, name: str, config, state, spec: EnvSpe
             "action_space": _space_dict(spec.action_space),
             "reward_names": list(spec.reward_names),
         },
+        "obs_clip": obs_clip if obs_stats is not None else None,
     }
     state = jax.tree.map(
         lambda x: jax.random.key_data(x) if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else x, state
     )
-    blob = serialization.msgpack_serialize(
-        {"header": json.dumps(header), "state": serialization.to_state_dict(jax.device_get(state))}
-    )
+    payload = {"header": json.dumps(header), "state": serialization.to_state_dict(jax.device_get(state))}
+    if obs_stats is not None:
+        payload["obs_stats"] = {k: np.asarray(v) for k, v in serialization.to_state_dict(obs_stats).items()}
+    blob = serialization.msgpack_serialize(payload)
     tmp = f"{path}.tmp"
     with open(tmp, "wb") as f:
         f.write(blob)
@@ -85,13 +101,23 @@ def export_agent(path: str | os.PathLike, name: str, config, state, spec: EnvSpe
     return str(path)
 
 
-def load_agent(path: str | os.PathLike, spec: EnvSpec | None = None):
-    """``(agent, state)`` from ``path``; with ``spec``, the agent is built for that env after a compatibility check."""
+def _read(path: str | os.PathLike) -> tuple[dict, dict]:
     with open(path, "rb") as f:
         raw = serialization.msgpack_restore(f.read())
     header = json.loads(raw["header"])
     if header.get("format") != FORMAT:
         raise ValueError(f"{path} is not an rlkit agent file (format {header.get('format')!r})")
+    return header, raw
+
+
+def trained_env_id(path: str | os.PathLike) -> str:
+    """The id of the env an exported agent was trained on."""
+    return _read(path)[0]["spec"]["id"]
+
+
+def load_agent(path: str | os.PathLike, spec: EnvSpec | None = None):
+    """``(agent, state)`` from ``path``; with ``spec``, the agent is built for that env after a compatibility check."""
+    header, raw = _read(path)
     saved = header["spec"]
     saved_spec = EnvSpec(
         saved["id"],
@@ -126,4 +152,12 @@ def load_agent(path: str | os.PathLike, spec: EnvSpec | None = None):
     )
     state = serialization.from_state_dict(target, raw["state"])
     state = jax.tree.map(lambda t, x: np.asarray(x, t.dtype).reshape(t.shape), target, state)
+    if "obs_stats" in raw:
+        stats = RunningMeanStd(**{k: jax.numpy.asarray(v) for k, v in raw["obs_stats"].items()})
+        clip, base_act = header["obs_clip"], agent.act
+
+        def act(state, obs, key, mode="explore"):
+            return base_act(state, running_stats.normalize(stats, obs, clip=clip), key, mode)
+
+        agent = dataclasses.replace(agent, act=act)
     return agent, jax.tree.map(jax.numpy.asarray, state)

@@ -4,6 +4,7 @@ JSON lines per run), checkpoints, the learning-curve PNG, the exported agent, an
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -110,3 +111,89 @@ def test_cli_reports_config_errors_without_traceback(capsys):
         assert message in capsys.readouterr().err
     with pytest.raises(SystemExit):  # an unknown flag: tyro's own message
         cli.main(["train", "--bogus"])
+
+
+def test_eval_and_plot_commands(tmp_path, capsys):
+    main(
+        [
+            *TINY,
+            "--seeds",
+            "2",
+            "--total-steps",
+            "400",
+            "--log-dir",
+            str(tmp_path / "run"),
+            "--eval-every",
+            "0",
+        ]
+    )
+    result = cli.evaluate(
+        cli.EvalArgs(str(tmp_path / "run" / "agent.rlkit"), episodes=3, video=str(tmp_path / "e.gif"))
+    )
+    assert -2000 < result["eval_return"] < 0
+    gif = (tmp_path / "e.gif").read_bytes()
+    assert gif[:6] == b"GIF89a" and len(gif) > 5000
+    host = cli.evaluate(
+        cli.EvalArgs(str(tmp_path / "run" / "agent.rlkit"), env="gymnasium:Pendulum-v1", episodes=2)
+    )
+    assert host["episodes"] == 2
+    out = cli.plot(cli.PlotArgs((str(tmp_path / "run"),), metric="loss/critic", out=str(tmp_path / "c.png")))
+    assert Path(out).read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(SystemExit):
+        cli.main(["eval", str(tmp_path / "run" / "agent.rlkit"), "--env", "cartpole"])
+    assert "does not fit cartpole" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["plot", str(tmp_path / "run"), "--metric", "nope"])
+    assert "logged 'nope'" in capsys.readouterr().err
+
+
+def test_exported_ppo_agent_carries_its_observation_normalizer(tmp_path):
+    import jax
+    import numpy as np
+
+    from rlkit import running_stats
+
+    main(
+        [
+            "--agent",
+            "ppo",
+            "--env",
+            "pendulum",
+            "--seeds",
+            "1",
+            "--num-envs",
+            "4",
+            "--num-steps",
+            "64",
+            "--num-minibatches",
+            "4",
+            "--normalize-obs",
+            "--hidden-sizes",
+            "16",
+            "16",
+            "--total-steps",
+            "512",
+            "--log-dir",
+            str(tmp_path),
+            "--eval-every",
+            "0",
+        ]
+    )
+    agent, state = load_agent(tmp_path / "agent.rlkit", envs.make("pendulum").spec)
+    from agents import ppo
+
+    config = ppo.PPOConfig(
+        num_envs=4, num_steps=64, num_minibatches=4, normalize_obs=True, hidden_sizes=(16, 16)
+    )
+    raw_agent = ppo.make_ppo(config, envs.make("pendulum").spec)
+    from flax import serialization
+
+    stats = serialization.msgpack_restore((tmp_path / "agent.rlkit").read_bytes())["obs_stats"]
+    stats = running_stats.RunningMeanStd(**stats)
+    assert float(stats.count) > 500  # the normalizer really was trained and exported
+    obs = np.array([0.3, -0.9, 4.0], np.float32)
+    np.testing.assert_allclose(
+        agent.act(state, obs, jax.random.key(0), "deterministic"),
+        raw_agent.act(state, running_stats.normalize(stats, obs), jax.random.key(0), "deterministic"),
+        rtol=1e-6,
+    )
