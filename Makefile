@@ -5,13 +5,15 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint bench-envs clean
+.PHONY: run test lint lock bench-envs bench-buffers bench-peers reproduce clean
 
-$(PY): pyproject.toml scripts/find-python
+# constraints.txt pins every dependency to the versions the suite was last run with (regenerate it with
+# `make lock` after changing dependencies), so a fresh machine and CI install exactly what was tested.
+$(PY): pyproject.toml constraints.txt scripts/find-python
 	@set -e; py=$$(scripts/find-python); echo "using $$py ($$($$py --version))"; \
 	  $$py -m venv $(VENV); \
 	  $(PY) -m pip install --quiet --upgrade pip; \
-	  $(PY) -m pip install --quiet -e ".[dev]"; \
+	  $(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"; \
 	  touch $(PY)
 
 run: $(PY)
@@ -23,8 +25,20 @@ test: $(PY)
 lint: $(PY)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
+lock: $(PY)
+	$(PY) -m pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
+
 bench-envs: $(PY)
 	$(PY) -m experiments.benchmarks.env_throughput
+
+bench-buffers: $(PY)
+	$(PY) -m experiments.benchmarks.buffers
+
+bench-peers: $(PY)
+	$(PY) -m experiments.benchmarks.peers
+
+reproduce: $(PY)
+	$(PY) -m experiments.reproduce.foundation
 
 clean:
 	rm -rf $(VENV) runs

@@ -17,10 +17,8 @@ asynchronous actor/learner splits.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import jax
@@ -32,10 +30,8 @@ from agents.base import Agent
 from envs.core import EnvSpec
 from envs.gymnasium_bridge import GymnasiumVectorEnv
 from rlkit.buffers import make_replay_buffer
-from rlkit.checkpointing import Checkpointer
-from rlkit.logger import RunLogger
 from rlkit.off_policy import example_transition
-from rlkit.training import TrainResult
+from rlkit.training import RunRecorder, TrainResult, check_finite
 
 
 @struct.dataclass
@@ -109,34 +105,36 @@ def train_host(
     learn = jax.jit(learn, donate_argnums=0)
     state = init(jax.random.key(seed))
     num_chunks = -(-total_steps // (config.chunk_steps * n))
-    logger = checkpointer = None
-    start_chunk = 0
+    steps_per_chunk = config.chunk_steps * n
     record = {
         "trainer": f"host/{type(config).__name__}",
         "env": env.id,
         "seed": seed,
         "total_steps": total_steps,
+        "runs": [f"seed_{seed}"],
     }
-    if log_dir is not None:
-        log_dir = Path(log_dir)
-        log_dir.mkdir(parents=True, exist_ok=True)
-        checkpointer = Checkpointer(log_dir / "checkpoints")
-        if checkpointer.latest_step() is not None:
-            if not resume:
-                raise FileExistsError(
-                    f"{log_dir} already holds checkpoints; pass resume=True or another log_dir"
-                )
-            state, _ = checkpointer.restore(state)
-            start_chunk = checkpointer.latest_step() // (config.chunk_steps * n)
-        (log_dir / "config.json").write_text(json.dumps(record, indent=2, default=str))
-        logger = RunLogger(
-            log_dir, [f"seed_{seed}"], total_steps=num_chunks * config.chunk_steps * n, console=console
-        )
+    recorder = RunRecorder(
+        log_dir,
+        [f"seed_{seed}"],
+        record,
+        steps_per_chunk=steps_per_chunk,
+        num_chunks=num_chunks,
+        resume=resume,
+        keep=3,
+        checkpoint_every=checkpoint_every,
+        console=console,
+        headline="episode_return",
+    )
+    try:
+        state, first_chunk = recorder.restore(state)
+    except BaseException:
+        recorder.close()
+        raise
 
-    obs = env.reset(seed=seed + 7919 * start_chunk)
+    obs = env.reset(seed=seed + 7919 * (first_chunk - 1))  # fresh episodes after a resume
     history, metrics = [], {}
     try:
-        for c in range(start_chunk + 1, num_chunks + 1):
+        for c in range(first_chunk, num_chunks + 1):
             returns, lengths, losses = [], [], []
             for _ in range(config.chunk_steps):
                 state, actions = act(state, obs)
@@ -163,27 +161,17 @@ def train_host(
                 "episode_length": np.float64(np.mean(lengths)) if lengths else np.float64(np.nan),
             }
             learning = np.array([m.pop("learning") for m in losses], bool)
+            metrics["learning_steps"] = np.float64(learning.sum())
             for k in losses[0]:
                 vals = np.array([m[k] for m in losses], np.float64)[learning]
                 metrics[k] = np.float64(np.mean(vals)) if vals.size else np.float64(np.nan)
-                if k.startswith("loss") and not np.all(np.isfinite(vals)):
-                    raise FloatingPointError(
-                        f"{env.id}: non-finite {k} in chunk {c} (env steps up to {c * config.chunk_steps * n})"
-                    )
-            step = c * config.chunk_steps * n
+            check_finite(env.id, c, {k: np.atleast_1d(v) for k, v in metrics.items()}, [f"seed_{seed}"])
             history.append(metrics)
-            if logger is not None:
-                logger.log(step, metrics)
-                logger.progress(step, {"episode_return": np.array([metrics["episode_return"]])})
-            if checkpointer is not None and (c % checkpoint_every == 0 or c == num_chunks):
-                checkpointer.save(step, state, record)
+            recorder.after_chunk(c, state, {k: np.atleast_1d(v) for k, v in metrics.items()})
             if on_chunk is not None:
                 on_chunk(c, metrics)
     finally:
-        if logger is not None:
-            logger.close()
-        if checkpointer is not None:
-            checkpointer.close()
+        recorder.close()
     return TrainResult(state, metrics, history, num_chunks * config.chunk_steps * n)
 
 

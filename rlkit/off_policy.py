@@ -118,21 +118,27 @@ def make_off_policy_trainer(
         )
         learning = env_steps >= learning_starts
         agent_state = jax.tree.map(lambda new, old: jnp.where(learning, new, old), updated, state.agent_state)
-        update_metrics = jax.tree.map(lambda m: jnp.where(learning, m[-1], jnp.nan), update_metrics)
+        update_metrics = jax.tree.map(lambda m: m[-1], update_metrics)
         new = OffPolicyState(key, obs, env_state, agent_state, buffer_state, env_steps)
-        return new, (episode_metrics(info["episode_done"], info, spec.reward_names), update_metrics)
+        return new, (episode_metrics(info["episode_done"], info, spec.reward_names), update_metrics, learning)
 
     def run_chunk(cfg, state: OffPolicyState):
         agent = make_agent(cfg, spec)
-        state, (sums, updates) = jax.lax.scan(
+        state, (sums, updates, learning) = jax.lax.scan(
             lambda s, x: one_step(cfg, agent, s, x), state, None, length=chunk_steps
         )
         metrics = finish_episode_metrics(jax.tree.map(lambda x: jnp.sum(x, axis=0), sums), spec.reward_names)
-        # losses: the mean over the chunk's learning steps (NaN before learning starts)
+        # update metrics: means over the chunk's learning steps (NaN before learning starts); a non-finite loss
+        # on a learning step is counted, never averaged away, so the driver stops the run with a clear error
+        n_learning = jnp.sum(learning)
+        metrics["learning_steps"] = n_learning
         for k, v in updates.items():
             metrics[k] = jnp.where(
-                jnp.any(jnp.isfinite(v)), jnp.nanmean(jnp.where(jnp.isfinite(v), v, jnp.nan)), jnp.nan
+                n_learning > 0, jnp.sum(jnp.where(learning, v, 0.0)) / jnp.maximum(n_learning, 1), jnp.nan
             )
+        metrics["nonfinite_loss"] = sum(
+            jnp.sum(learning & ~jnp.isfinite(v)) for k, v in updates.items() if k.startswith("loss")
+        )
         metrics["env_steps"] = state.env_steps
         return state, metrics
 

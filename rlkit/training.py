@@ -56,12 +56,107 @@ class TrainResult:
     compiles: int = 0  # compilations of the chunk function (1 = never recompiled)
 
 
+def check_finite(name: str, chunk: int, metrics: dict[str, np.ndarray], run_names: list[str]) -> None:
+    """Stop with a clear error when a run produced non-finite observations or losses in a chunk.
+
+    ``nonfinite_*`` metrics are counts from inside the chunk; ``loss*`` metrics must be finite wherever the
+    chunk learned (a chunk may report ``learning_steps = 0``, e.g. before ``learning_starts``, with NaN losses)."""
+    learned = np.atleast_1d(metrics.get("learning_steps", np.ones(len(run_names)))) > 0
+    bad = {}
+    for key, value in metrics.items():
+        value = np.broadcast_to(np.atleast_1d(value), learned.shape)
+        if key.startswith("nonfinite"):
+            rows = value > 0
+        elif key.startswith("loss"):
+            rows = learned & ~np.isfinite(value)
+        else:
+            continue
+        if rows.any():
+            bad[key] = [run_names[i] for i in np.flatnonzero(rows)]
+    if bad:
+        details = "; ".join(f"{k} in {v}" for k, v in sorted(bad.items()))
+        raise FloatingPointError(f"{name}: non-finite values in chunk {chunk}: {details}")
+
+
 def _truncate_jsonl(path: Path, max_step: int) -> None:
     if not path.exists():
         return
     rows = [line for line in path.read_text().splitlines() if line.strip()]
     kept = [r for r in rows if json.loads(r)["step"] <= max_step]
     path.write_text("".join(r + "\n" for r in kept))
+
+
+class RunRecorder:
+    """Everything a training loop does between chunks, shared by ``train`` and ``rlkit.host_loop``: the run
+    directory (refusing to overwrite one that holds checkpoints unless resuming), resume, logs, progress,
+    checkpoints. ``log_dir=None`` records nothing."""
+
+    def __init__(
+        self,
+        log_dir,
+        run_names: list[str],
+        record: dict,
+        *,
+        steps_per_chunk: int,
+        num_chunks: int,
+        resume: bool,
+        keep: int,
+        checkpoint_every: int,
+        console: bool,
+        headline: str,
+    ):
+        self.steps_per_chunk, self.num_chunks = steps_per_chunk, num_chunks
+        self.checkpoint_every, self.headline, self.record = checkpoint_every, headline, record
+        self.run_names = run_names
+        self.logger = self.checkpointer = None
+        self.resume = resume
+        self.log_dir = None if log_dir is None else Path(log_dir)
+        if self.log_dir is None:
+            return
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.checkpointer = Checkpointer(self.log_dir / "checkpoints", max_to_keep=keep)
+        if not resume and self.checkpointer.latest_step() is not None:
+            latest = self.checkpointer.latest_step()
+            self.checkpointer.close()
+            raise FileExistsError(
+                f"{self.log_dir} already holds checkpoints (latest step {latest}); pass resume=True "
+                "(--resume) to continue that run, or choose another log_dir — nothing is overwritten"
+            )
+        (self.log_dir / "config.json").write_text(json.dumps(record, indent=2, default=str))
+        self.logger = RunLogger(
+            self.log_dir, run_names, total_steps=num_chunks * steps_per_chunk, console=console
+        )
+
+    def restore(self, target):
+        """``(state, first_chunk)``: the latest complete checkpoint when resuming, else ``(target, 1)``."""
+        if self.checkpointer is None or not self.resume or self.checkpointer.latest_step() is None:
+            return target, 1
+        state, saved = self.checkpointer.restore(target)
+        if saved is not None and saved.get("runs") != self.record.get("runs"):
+            raise ValueError(
+                f"cannot resume {self.log_dir}: it holds runs {saved.get('runs')}, not "
+                f"{self.record.get('runs')}"
+            )
+        done = self.checkpointer.latest_step()
+        for name in self.run_names:  # rows the killed process logged after its last checkpoint
+            _truncate_jsonl(self.log_dir / name / "metrics.jsonl", done)
+        return state, done // self.steps_per_chunk + 1
+
+    def after_chunk(self, c: int, state, metrics: dict[str, np.ndarray]) -> None:
+        step = c * self.steps_per_chunk
+        if self.logger is not None:
+            self.logger.log(step, metrics)
+            self.logger.progress(
+                step, {self.headline: metrics[self.headline]} if self.headline in metrics else {}
+            )
+        if self.checkpointer is not None and (c % self.checkpoint_every == 0 or c == self.num_chunks):
+            self.checkpointer.save(step, state, self.record)
+
+    def close(self) -> None:
+        if self.logger is not None:
+            self.logger.close()
+        if self.checkpointer is not None:
+            self.checkpointer.close()
 
 
 def train(
@@ -93,44 +188,36 @@ def train(
     evaluate = jax.jit(placement.map(trainer.evaluate)) if trainer.evaluate and eval_every else None
     state = init(config, placement.put(runs.keys))
 
-    logger = checkpointer = None
-    start_chunk = 0
-    if log_dir is not None:
-        log_dir = Path(log_dir)
-        log_dir.mkdir(parents=True, exist_ok=True)
-        record = {
-            "trainer": trainer.name,
-            "runs": runs.names,
-            "total_steps": total_steps,
-            **(config_record or {}),
-        }
-        checkpointer = Checkpointer(log_dir / "checkpoints", max_to_keep=keep)
-        if resume and checkpointer.latest_step() is not None:
-            state, saved = checkpointer.restore(state)
-            if saved is not None and saved.get("runs") != runs.names:
-                raise ValueError(
-                    f"cannot resume {log_dir}: it holds runs {saved.get('runs')}, not {runs.names}"
-                )
-            done_steps = checkpointer.latest_step()
-            start_chunk = done_steps // trainer.steps_per_chunk
-            for name in runs.names:
-                _truncate_jsonl(log_dir / name / "metrics.jsonl", done_steps)
-            state = placement.put(state)
-        elif not resume and checkpointer.latest_step() is not None:
-            raise FileExistsError(
-                f"{log_dir} already holds checkpoints (latest step {checkpointer.latest_step()}); pass resume=True "
-                "(--resume) to continue that run, or choose another log_dir — nothing is overwritten"
-            )
-        (log_dir / "config.json").write_text(json.dumps(record, indent=2, default=str))
-        logger = RunLogger(
-            log_dir, runs.names, total_steps=num_chunks * trainer.steps_per_chunk, console=console
-        )
+    record = {
+        "trainer": trainer.name,
+        "runs": runs.names,
+        "total_steps": total_steps,
+        **(config_record or {}),
+    }
+    recorder = RunRecorder(
+        log_dir,
+        runs.names,
+        record,
+        steps_per_chunk=trainer.steps_per_chunk,
+        num_chunks=num_chunks,
+        resume=resume,
+        keep=keep,
+        checkpoint_every=checkpoint_every,
+        console=console,
+        headline=trainer.headline,
+    )
+    try:
+        state, first_chunk = recorder.restore(state)
+    except BaseException:
+        recorder.close()
+        raise
+    state = placement.put(state)
 
     history = []
     metrics: dict[str, np.ndarray] = {}
     eval_key = jax.random.key(2**31 - 1)
     try:
-        for c in range(start_chunk + 1, num_chunks + 1):
+        for c in range(first_chunk, num_chunks + 1):
             state, out = chunk(config, state)
             metrics = {k: np.asarray(v) for k, v in jax.device_get(out).items()}
             if evaluate is not None and c % eval_every == 0:
@@ -138,26 +225,11 @@ def train(
                 metrics.update(
                     {k: np.asarray(v) for k, v in jax.device_get(evaluate(config, state, keys)).items()}
                 )
-            bad = {k for k, v in metrics.items() if k.startswith("nonfinite") and np.any(v > 0)}
-            bad |= {k for k, v in metrics.items() if k.startswith("loss") and not np.all(np.isfinite(v))}
-            if bad:
-                raise FloatingPointError(
-                    f"{trainer.name}: non-finite values in chunk {c} ({', '.join(sorted(bad))}) in runs "
-                    f"{[runs.names[i] for i in np.flatnonzero(np.any([np.atleast_1d(metrics[k]) for k in bad], 0))]}"
-                )
-            step = c * trainer.steps_per_chunk
+            check_finite(trainer.name, c, metrics, runs.names)
             history.append(metrics)
-            if logger is not None:
-                logger.log(step, metrics)
-                shown = {trainer.headline: metrics[trainer.headline]} if trainer.headline in metrics else {}
-                logger.progress(step, shown)
-            if checkpointer is not None and (c % checkpoint_every == 0 or c == num_chunks):
-                checkpointer.save(step, state, record)
+            recorder.after_chunk(c, state, metrics)
             if on_chunk is not None:
                 on_chunk(c, metrics)
     finally:
-        if logger is not None:
-            logger.close()
-        if checkpointer is not None:
-            checkpointer.close()
+        recorder.close()
     return TrainResult(state, metrics, history, num_chunks * trainer.steps_per_chunk, chunk._cache_size())

@@ -218,3 +218,17 @@ def test_trained_agent_exports_and_loads_into_a_user_gymnasium_env(tmp_path):
         assert np.isfinite(evaluate_host(agent2, loaded2, custom, episodes=1)["eval_return"])
     with pytest.raises(ValueError, match="does not fit cartpole"):
         load_agent(path, envs.make("cartpole").spec)
+
+
+def test_non_finite_values_stop_the_run_with_a_clear_error():
+    from rlkit.training import check_finite
+
+    names = ["a", "b"]
+    check_finite("sac", 1, {"loss/critic": np.array([np.nan, np.nan]), "learning_steps": np.array([0, 0])}, names)
+    with pytest.raises(FloatingPointError, match=r"chunk 3: loss/critic in \['b'\]"):
+        check_finite("sac", 3, {"loss/critic": np.array([1.0, np.inf]), "learning_steps": np.array([5, 5])}, names)
+    # an env whose physics produce NaN: the run stops after the chunk, naming the metric and the run
+    config = sac.SACConfig(hidden_sizes=(8,), learning_starts=50, buffer_size=500, chunk_steps=50, batch_size=16)
+    trainer = sac.make_trainer(config, envs.make("pendulum", g=float("nan")))
+    with pytest.raises(FloatingPointError, match=r"nonfinite_obs in \['seed_0'\]"):
+        train(trainer, make_runs(config, seeds=1), total_steps=100)
