@@ -9,9 +9,18 @@ state-independent log-std parameter (``Box``; the loop clips samples to the box 
 that of the unclipped sample, as CleanRL). The rollout, GAE (truncation bootstraps from V(final_obs)) and the
 minibatch loop are ``rlkit.on_policy``.
 
-Multi-critic (SLIM): with ``multi_critic=True`` the value network outputs one value per named reward term; each
-term's advantages are normalized over the minibatch, then combined with ``reward_weights``; the value loss is the
-sum of per-term losses. With one term and weight 1 this is plain PPO exactly (tested).
+Multi-critic (SLIM): with ``multi_critic=True`` the value network outputs one value per named reward term (heads
+on the policy's torso with ``shared_torso``, as SLIM, or a separate value network), GAE runs per term, each term's
+advantages are normalized over the minibatch, then combined with ``reward_weights``; the value loss is the sum of
+per-term losses. With one term and weight 1 this is plain PPO exactly (tested).
+
+``term_normalization="none"`` is the ablation that isolates SLIM's per-term normalization: per-term critics and
+GAE, but the *raw* per-term advantages are summed with the weights and only that sum is normalized, exactly as
+the single critic normalizes its advantage. Since GAE is linear in the rewards and values, Σ_k w_k A_k is the GAE
+of the weighted reward sum under the value Σ_k w_k V_k, so this variant differs from the single-critic baseline
+only in how the value function is parameterized (K heads fitted per term) — any further gain of the per-term
+variant is due to the normalization. (Keep ``normalize_reward`` off when comparing: it rescales each term's
+rewards by its own return std, itself a per-term normalization.)
 
 Deliberately not here: KL early stopping (``target_kl``), recurrent policies, state-dependent log-std.
 """
@@ -70,7 +79,10 @@ class PPOConfig:
     normalize_reward: bool = param(False, static=True)
     """divide rewards by the running std of the discounted return, clipped to ±10 (CleanRL continuous)"""
     normalize_advantages: bool = param(True, static=True)
-    """normalize advantages per minibatch (and per term)"""
+    """normalize advantages per minibatch (and per term, see term_normalization)"""
+    term_normalization: str = param("per_term", static=True, choices=("per_term", "none"))
+    """multi_critic: normalize each term's advantages before the weighted sum ("per_term", SLIM) or only the
+    weighted sum of the raw per-term advantages, as the single critic does ("none")"""
     clip_vloss: bool = param(True, static=True)
     """clip the value update around the rollout's values (CleanRL clip_vloss)"""
     anneal_lr: bool = param(True, static=True)
@@ -206,9 +218,12 @@ def make_ppo(config: PPOConfig, spec: EnvSpec) -> on_policy.OnPolicyAgent:
         logratio = log_prob(pi, log_std, mb["action"]) - mb["log_prob"]
         ratio = jnp.exp(logratio)
         adv = mb["advantage"]  # [B, K]
-        if config.normalize_advantages:  # per term over the minibatch; CleanRL uses torch's unbiased std
+        per_term = config.multi_critic and config.term_normalization == "per_term"
+        if config.multi_critic and not per_term:  # combine the raw advantages first (the ablation)
+            adv = jnp.sum(adv * weights, axis=-1, keepdims=True)
+        if config.normalize_advantages:  # per column over the minibatch; CleanRL uses torch's unbiased std
             adv = (adv - adv.mean(axis=0)) / (adv.std(axis=0, ddof=1) + 1e-8)
-        adv = jnp.sum(adv * weights, axis=-1) if config.multi_critic else adv[:, 0]
+        adv = jnp.sum(adv * weights, axis=-1) if per_term else adv[:, 0]
         clipped_ratio = jnp.clip(ratio, 1 - config.clip_coef, 1 + config.clip_coef)
         pg_loss = jnp.mean(jnp.maximum(-adv * ratio, -adv * clipped_ratio))
         v_loss = (values - mb["return"]) ** 2

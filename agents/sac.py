@@ -12,10 +12,25 @@
 - one actor and α step per critic step (SB3's schedule; CleanRL's ``policy_frequency=2`` with two actor steps
   every other step is the same count).
 
-Vector rewards: with K named terms and ``multi_critic=True`` every critic outputs K values, each term its own TD
-target, and the actor maximizes Σ_k w_k Q_k; the entropy bonus is split over terms in proportion 1/Σw so that
-the weighted sum of per-term targets equals the scalar soft target exactly (so K = 1 reduces to plain SAC).
+Multi-critic (SLIM's idea carried to an off-policy learner): with K named reward terms and ``multi_critic=True``
+every critic outputs K values (``separate_term_critics``: one network per term instead of one K-output head), each
+term has its own TD target, and the actor maximizes Σ_k w_k Q_k / σ_k. The entropy bonus in the targets is split
+over terms in proportion 1/Σw so that the weighted sum of per-term targets equals the scalar soft target exactly.
 With ``multi_critic=False`` the terms are summed with ``reward_weights`` first (the single-critic baseline).
+
+Per-term scale σ_k (``term_normalization="per_term"``): the debiased exponential moving std of term k's TD targets
+(``rlkit.off_policy.TermScale``). Why this choice: SLIM normalizes each term's *advantages* to unit scale before
+weighting; the off-policy analogue is to divide each term's Q by a running scale where the terms meet, i.e. in
+the actor objective, as TD-MPC2 (Hansen et al. 2024) divides Q by a running scale in its policy loss and DreamerV3
+normalizes returns. The scale statistic is PopArt's (van Hasselt et al. 2016: running first and second moments of
+the targets), but we do not rescale the critics' outputs (PopArt's output-preserving step): the critics keep
+regressing raw targets, so their losses and targets are untouched and only the actor's weighting changes. The std
+(not the raw magnitude) is used so a constant offset — e.g. the always-negative reach term — does not count as
+scale. Multiplying one term's reward by c multiplies its Q and σ by c, so the actor update is unchanged
+(tested). σ_k is floored at ``q_scale_floor`` so a term whose targets are nearly constant (a sparse reward not
+yet received) is amplified at most 1/floor times. With one term there is nothing to balance: normalization is
+off, and the learner is plain SAC exactly (tested); ``term_normalization="none"`` gives the unnormalized
+multi-critic ablation.
 """
 
 from __future__ import annotations
@@ -33,8 +48,14 @@ from envs.core import Environment, EnvSpec
 from envs.spaces import Box
 from rlkit.configs import ConfigError, param
 from rlkit.distributions import sample_tanh_gaussian
-from rlkit.networks import GaussianActor, QEnsemble
-from rlkit.off_policy import make_off_policy_trainer
+from rlkit.networks import GaussianActor
+from rlkit.off_policy import (
+    TermScale,
+    check_reward_weights,
+    make_off_policy_trainer,
+    term_critics,
+    term_metrics,
+)
 from rlkit.training import Trainer
 
 
@@ -51,6 +72,11 @@ class SACConfig:
     """LayerNorm after every hidden layer of the critics (RLPD)"""
     multi_critic: bool = param(False, static=True)
     """one Q output per named reward term (vector-reward envs) instead of one on the weighted sum"""
+    separate_term_critics: bool = param(False, static=True)
+    """multi_critic: a separate network per reward term (and critic) instead of one K-output head per critic"""
+    term_normalization: str = param("per_term", static=True, choices=("per_term", "none"))
+    """multi_critic with >= 2 terms: divide each term's Q in the actor objective by the running std of its TD
+    targets ("per_term") or use raw Q-values ("none")"""
     num_envs: int = param(1, static=True, low=1)
     """parallel envs per run"""
     chunk_steps: int = param(1000, static=True, low=1)
@@ -80,6 +106,10 @@ class SACConfig:
     """target entropy = -scale * |A|"""
     reward_weights: tuple[float, ...] | None = param(None, static=True)
     """per-term weights for vector rewards (None = all 1), in spec.reward_names order"""
+    q_scale_rate: float = param(0.01, low=0.0, high=1.0, low_inclusive=False)
+    """rate of the moving averages behind each term's scale (TD-MPC2's running scale uses 0.01)"""
+    q_scale_floor: float = param(0.01, low=0.0, low_inclusive=False)
+    """smallest per-term scale (reward units): caps how much a near-constant term is amplified"""
 
 
 @struct.dataclass
@@ -92,6 +122,7 @@ class SACState:
     critic_opt: Any
     alpha_opt: Any
     updates: jax.Array
+    term_scale: TermScale  # running statistics of the TD targets, one entry per critic output
 
 
 def validate(config: SACConfig, spec: EnvSpec) -> None:
@@ -104,13 +135,8 @@ def validate(config: SACConfig, spec: EnvSpec) -> None:
         raise ConfigError(
             f"SACConfig.num_min_critics = {config.num_min_critics} > num_critics = {config.num_critics}"
         )
-    if config.reward_weights is not None and len(config.reward_weights) != spec.num_reward_terms:
-        raise ConfigError(
-            f"SACConfig.reward_weights has {len(config.reward_weights)} entries; {spec.id} has reward terms "
-            f"{list(spec.reward_names)}"
-        )
-    if config.multi_critic and spec.num_reward_terms == 1:
-        pass  # allowed: reduces exactly to SAC (tested)
+    # multi_critic on a one-term env without weights is allowed: it reduces exactly to SAC (tested)
+    check_reward_weights(config, spec)
 
 
 def make_sac(config: SACConfig, spec: EnvSpec) -> Agent:
@@ -122,7 +148,14 @@ def make_sac(config: SACConfig, spec: EnvSpec) -> Agent:
     num_q_out = k if config.multi_critic else 1
     weights = jnp.asarray(config.reward_weights or (1.0,) * k, jnp.float32)
     actor_net = GaussianActor(config.hidden_sizes, action_size)
-    critic_net = QEnsemble(config.hidden_sizes, config.num_critics, num_q_out, config.critic_layer_norm)
+    critic_net = term_critics(
+        config.hidden_sizes,
+        config.num_critics,
+        num_q_out,
+        config.critic_layer_norm,
+        config.separate_term_critics,
+    )
+    normalize_terms = config.multi_critic and k > 1 and config.term_normalization == "per_term"
     actor_tx = optax.inject_hyperparams(optax.adam)(learning_rate=config.policy_lr)
     critic_tx = optax.inject_hyperparams(optax.adam)(learning_rate=config.q_lr)
     alpha_tx = optax.inject_hyperparams(optax.adam)(learning_rate=config.q_lr)
@@ -150,6 +183,7 @@ def make_sac(config: SACConfig, spec: EnvSpec) -> Agent:
             critic_tx.init(critic),
             alpha_tx.init(log_alpha),
             jnp.zeros((), jnp.int32),
+            TermScale.zeros(num_q_out),
         )
 
     def act(state: SACState, obs, key, mode="explore"):
@@ -184,16 +218,20 @@ def make_sac(config: SACConfig, spec: EnvSpec) -> Agent:
         def critic_loss(critic_params):
             q = critic_net.apply(critic_params, batch["obs"], batch["action"])  # [N, B, K]
             # sum over critics and terms of each one's MSE (CleanRL: qf1_loss + qf2_loss)
-            return jnp.sum(jnp.mean((q - target[None]) ** 2, axis=1)), jnp.mean(q)
+            return jnp.sum(jnp.mean((q - target[None]) ** 2, axis=1)), q
 
-        (q_loss, q_mean), grads = jax.value_and_grad(critic_loss, has_aux=True)(state.critic)
+        (q_loss, q_pred), grads = jax.value_and_grad(critic_loss, has_aux=True)(state.critic)
         updates, critic_opt = critic_tx.update(grads, state.critic_opt, state.critic)
         critic = optax.apply_updates(state.critic, updates)
+        term_scale = state.term_scale.update(target, config.q_scale_rate)
+        q_scale = term_scale.std(config.q_scale_rate, config.q_scale_floor)  # [K]
 
-        # ---- ACTOR: maximize Σ_k w_k min-Q_k − α log π (with the updated critics, as CleanRL)
+        # ---- ACTOR: maximize Σ_k w_k min-Q_k / σ_k − α log π (with the updated critics, as CleanRL)
         def actor_loss(actor_params):
             a, logp = policy(actor_params, batch["obs"], k_pi)
             q = jnp.min(critic_net.apply(critic, batch["obs"], a), axis=0)  # [B, K]
+            if normalize_terms:
+                q = q / jax.lax.stop_gradient(q_scale)
             q_total = jnp.sum(q * weights, axis=-1) if config.multi_critic else q[:, 0]
             return jnp.mean(alpha * logp - q_total), logp
 
@@ -213,16 +251,26 @@ def make_sac(config: SACConfig, spec: EnvSpec) -> Agent:
 
         target_critic = optax.incremental_update(critic, state.target_critic, config.tau)
         new = SACState(
-            actor, critic, target_critic, log_alpha, actor_opt, critic_opt, alpha_opt, state.updates + 1
+            actor,
+            critic,
+            target_critic,
+            log_alpha,
+            actor_opt,
+            critic_opt,
+            alpha_opt,
+            state.updates + 1,
+            term_scale,
         )
         metrics = {
             "loss/critic": q_loss,
             "loss/actor": pi_loss,
             "loss/alpha": a_loss,
             "alpha": alpha,
-            "q_mean": q_mean,
+            "q_mean": jnp.mean(q_pred),
             "entropy": -jnp.mean(logp),
         }
+        if config.multi_critic and k > 1:
+            metrics |= term_metrics(spec.reward_names, q_pred, target, q_scale)
         return new, metrics
 
     return Agent("sac", config, init, act, update)

@@ -3,8 +3,11 @@ the target, target policy smoothing (Gaussian noise 0.2·scale clipped to ±0.5�
 updated every ``policy_frequency`` = 2 critic steps, Gaussian exploration noise 0.1·scale, Polyak τ = 0.005, and
 bootstrapping with (1 − terminated) only (truncation bootstraps from the pre-reset ``next_obs``).
 
-Vector rewards follow SAC's convention (``agents.sac``): ``multi_critic=True`` keeps one Q output per named term
-and the actor maximizes Σ_k w_k Q_k; otherwise the terms are summed with ``reward_weights`` first.
+Vector rewards follow SAC's convention (``agents.sac``, which says why): ``multi_critic=True`` keeps one Q output
+per named term (or one network per term with ``separate_term_critics``) and the actor maximizes Σ_k w_k Q_k / σ_k,
+σ_k the running std of term k's TD targets (``term_normalization="per_term"``; ``"none"``: σ_k = 1); with one
+term there is nothing to balance and the learner is plain TD3 exactly (tested). Otherwise the terms are summed
+with ``reward_weights`` first.
 """
 
 from __future__ import annotations
@@ -21,8 +24,14 @@ from agents.base import Agent
 from envs.core import Environment, EnvSpec
 from envs.spaces import Box
 from rlkit.configs import ConfigError, param
-from rlkit.networks import DeterministicActor, QEnsemble
-from rlkit.off_policy import make_off_policy_trainer
+from rlkit.networks import DeterministicActor
+from rlkit.off_policy import (
+    TermScale,
+    check_reward_weights,
+    make_off_policy_trainer,
+    term_critics,
+    term_metrics,
+)
 from rlkit.training import Trainer
 
 
@@ -37,6 +46,11 @@ class TD3Config:
     """LayerNorm after every hidden layer of the critics"""
     multi_critic: bool = param(False, static=True)
     """one Q output per named reward term (vector-reward envs)"""
+    separate_term_critics: bool = param(False, static=True)
+    """multi_critic: a separate network per reward term (and critic) instead of one K-output head per critic"""
+    term_normalization: str = param("per_term", static=True, choices=("per_term", "none"))
+    """multi_critic with >= 2 terms: divide each term's Q in the actor objective by the running std of its TD
+    targets ("per_term") or use raw Q-values ("none")"""
     policy_frequency: int = param(2, static=True, low=1)
     """critic steps per actor / target step (the policy delay)"""
     num_envs: int = param(1, static=True, low=1)
@@ -66,6 +80,10 @@ class TD3Config:
     """std of the target smoothing noise, in units of the action half-range"""
     noise_clip: float = param(0.5, low=0.0)
     """clip of the target smoothing noise, in units of the action half-range"""
+    q_scale_rate: float = param(0.01, low=0.0, high=1.0, low_inclusive=False)
+    """rate of the moving averages behind each term's scale (TD-MPC2's running scale uses 0.01)"""
+    q_scale_floor: float = param(0.01, low=0.0, low_inclusive=False)
+    """smallest per-term scale (reward units): caps how much a near-constant term is amplified"""
 
 
 @struct.dataclass
@@ -77,6 +95,7 @@ class TD3State:
     actor_opt: Any
     critic_opt: Any
     updates: jax.Array
+    term_scale: TermScale  # running statistics of the TD targets, one entry per critic output
 
 
 def validate(config: TD3Config, spec: EnvSpec) -> None:
@@ -85,11 +104,7 @@ def validate(config: TD3Config, spec: EnvSpec) -> None:
             f"TD3 needs a bounded continuous (Box) action space; {spec.id} has {spec.action_space} "
             "(use PPO for discrete actions)"
         )
-    if config.reward_weights is not None and len(config.reward_weights) != spec.num_reward_terms:
-        raise ConfigError(
-            f"TD3Config.reward_weights has {len(config.reward_weights)} entries; {spec.id} has reward terms "
-            f"{list(spec.reward_names)}"
-        )
+    check_reward_weights(config, spec)
 
 
 def make_td3(config: TD3Config, spec: EnvSpec) -> Agent:
@@ -100,9 +115,15 @@ def make_td3(config: TD3Config, spec: EnvSpec) -> Agent:
     k = spec.num_reward_terms
     weights = jnp.asarray(config.reward_weights or (1.0,) * k, jnp.float32)
     actor_net = DeterministicActor(config.hidden_sizes, action_size)
-    critic_net = QEnsemble(
-        config.hidden_sizes, config.num_critics, k if config.multi_critic else 1, config.critic_layer_norm
+    num_q_out = k if config.multi_critic else 1
+    critic_net = term_critics(
+        config.hidden_sizes,
+        config.num_critics,
+        num_q_out,
+        config.critic_layer_norm,
+        config.separate_term_critics,
     )
+    normalize_terms = config.multi_critic and k > 1 and config.term_normalization == "per_term"
     tx = optax.inject_hyperparams(optax.adam)(learning_rate=config.learning_rate)
 
     def init(key, spec_=None) -> TD3State:
@@ -111,7 +132,14 @@ def make_td3(config: TD3Config, spec: EnvSpec) -> Agent:
         actor = actor_net.init(ka, obs)
         critic = critic_net.init(kc, obs, jnp.zeros(space.shape, jnp.float32))
         return TD3State(
-            actor, actor, critic, critic, tx.init(actor), tx.init(critic), jnp.zeros((), jnp.int32)
+            actor,
+            actor,
+            critic,
+            critic,
+            tx.init(actor),
+            tx.init(critic),
+            jnp.zeros((), jnp.int32),
+            TermScale.zeros(num_q_out),
         )
 
     def act(state: TD3State, obs, key, mode="explore"):
@@ -144,16 +172,20 @@ def make_td3(config: TD3Config, spec: EnvSpec) -> Agent:
 
         def critic_loss(params):
             q = critic_net.apply(params, batch["obs"], batch["action"])
-            return jnp.sum(jnp.mean((q - target[None]) ** 2, axis=1)), jnp.mean(q)
+            return jnp.sum(jnp.mean((q - target[None]) ** 2, axis=1)), q
 
-        (q_loss, q_mean), grads = jax.value_and_grad(critic_loss, has_aux=True)(state.critic)
+        (q_loss, q_pred), grads = jax.value_and_grad(critic_loss, has_aux=True)(state.critic)
         updates, critic_opt = tx.update(grads, state.critic_opt, state.critic)
         critic = optax.apply_updates(state.critic, updates)
+        term_scale = state.term_scale.update(target, config.q_scale_rate)
+        q_scale = term_scale.std(config.q_scale_rate, config.q_scale_floor)  # [K]
 
         # ---- ACTOR + TARGETS, every policy_frequency critic steps (a select, not a branch, under vmap)
         def actor_loss(params):
             a = actor_net.apply(params, batch["obs"]) * scale + bias
             q = critic_net.apply(critic, batch["obs"], a)[0]  # CleanRL: Q1 only
+            if normalize_terms:
+                q = q / jax.lax.stop_gradient(q_scale)
             return -jnp.mean(jnp.sum(q * weights, axis=-1) if config.multi_critic else q[:, 0])
 
         pi_loss, grads = jax.value_and_grad(actor_loss)(state.actor)
@@ -171,8 +203,12 @@ def make_td3(config: TD3Config, spec: EnvSpec) -> Agent:
             keep(actor_opt, state.actor_opt),
             critic_opt,
             state.updates + 1,
+            term_scale,
         )
-        return new, {"loss/critic": q_loss, "loss/actor": pi_loss, "q_mean": q_mean}
+        metrics = {"loss/critic": q_loss, "loss/actor": pi_loss, "q_mean": jnp.mean(q_pred)}
+        if config.multi_critic and k > 1:
+            metrics |= term_metrics(spec.reward_names, q_pred, target, q_scale)
+        return new, metrics
 
     return Agent("td3", config, init, act, update)
 

@@ -1,6 +1,13 @@
 """Policy evaluation on JAX-native envs: complete episodes of ``agent.act`` in parallel, fully compiled.
 
 Used by every learner's ``Trainer.evaluate`` (deterministic returns between chunks) and by ``rlkit eval``.
+Besides the mean return (``eval_return``, the unweighted sum of all reward terms, as before), it reports what the
+multi-critic experiments compare, generically: the mean return of each named reward term (``eval_return/<term>``,
+envs with several terms) and, when the env's ``info`` carries them, ``success`` (``eval_success``: fraction of
+episodes that end on a success step; ``eval_success_any``: fraction with a success at any step) and
+``safety_violation`` (``eval_safety_violations``: mean number of violating steps per episode). Which keys exist
+is read from the env's step output at trace time, so no env is special-cased here.
+
 Deliberately not here: videos (``envs`` render functions, vmapped over a trajectory) and host-side Gymnasium
 evaluation (``rlkit.host_loop``).
 """
@@ -13,6 +20,8 @@ import jax.numpy as jnp
 from agents.base import Agent
 from envs.core import Environment
 
+SUCCESS_KEY, VIOLATION_KEY = "success", "safety_violation"
+
 
 def evaluate_policy(
     env: Environment,
@@ -24,16 +33,30 @@ def evaluate_policy(
     num_episodes: int = 10,
     mode: str = "deterministic",
 ) -> dict[str, jax.Array]:
-    """Mean return of ``num_episodes`` complete episodes (one per env, all in parallel) of ``agent.act``."""
+    """Means over ``num_episodes`` complete episodes (one per env, all in parallel) of ``agent.act``: the return,
+    per-term returns, success and safety-violation statistics (see the module docstring for the keys)."""
     horizon = env.spec.max_episode_steps
     if not horizon:
         raise ValueError(f"evaluate_policy needs a time-limited env; {env.spec.id} has no max_episode_steps")
     params = env.default_params if params is None else params
+    names = env.spec.reward_names
     reset_key, run_key = jax.random.split(key)
     obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(reset_key, num_episodes), params)
+    keys = jax.random.split(run_key, num_episodes)
+    action = jax.eval_shape(
+        lambda: jax.vmap(agent.act, in_axes=(None, 0, 0, None))(agent_state, obs, keys, mode)
+    )
+    info_shape = jax.eval_shape(
+        lambda a: jax.vmap(env.step, in_axes=(0, 0, 0, None))(keys, state, a, params), action
+    )[-1]
+    has_success, has_violation = SUCCESS_KEY in info_shape, VIOLATION_KEY in info_shape
+    zeros = jnp.zeros(num_episodes)
+
+    def flag(info, key_):
+        return jnp.reshape(info[key_], (num_episodes,)).astype(jnp.float32)
 
     def step(carry, k):
-        obs, state, ret, alive = carry
+        obs, state, alive, acc = carry
         act_key, step_key = jax.random.split(k)
         a = jax.vmap(agent.act, in_axes=(None, 0, 0, None))(
             agent_state, obs, jax.random.split(act_key, num_episodes), mode
@@ -41,11 +64,31 @@ def evaluate_policy(
         obs, state, r, term, trunc, info = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
             jax.random.split(step_key, num_episodes), state, a, params
         )
-        r = jnp.sum(jnp.reshape(r, (num_episodes, -1)), axis=-1)
-        ret = ret + alive * r
+        r = jnp.reshape(r, (num_episodes, -1))
+        acc = dict(acc)
+        acc["return"] = acc["return"] + alive * jnp.sum(r, axis=-1)
+        acc["terms"] = acc["terms"] + alive[:, None] * r
+        if has_success:
+            success = flag(info, SUCCESS_KEY)
+            acc["success_final"] = jnp.where(alive > 0, success, acc["success_final"])
+            acc["success_any"] = jnp.maximum(acc["success_any"], alive * success)
+        if has_violation:
+            acc["violations"] = acc["violations"] + alive * flag(info, VIOLATION_KEY)
         alive = alive * (1.0 - jnp.logical_or(term, trunc).astype(jnp.float32))
-        return (obs, state, ret, alive), None
+        return (obs, state, alive, acc), None
 
-    init = (obs, state, jnp.zeros(num_episodes), jnp.ones(num_episodes))
-    (_, _, ret, _), _ = jax.lax.scan(step, init, jax.random.split(run_key, horizon))
-    return {"eval_return": jnp.mean(ret)}
+    acc = {"return": zeros, "terms": jnp.zeros((num_episodes, len(names)))}
+    acc |= {"success_final": zeros, "success_any": zeros} if has_success else {}
+    acc |= {"violations": zeros} if has_violation else {}
+    init = (obs, state, jnp.ones(num_episodes), acc)
+    (_, _, _, acc), _ = jax.lax.scan(step, init, jax.random.split(run_key, horizon))
+    out = {"eval_return": jnp.mean(acc["return"])}
+    if len(names) > 1:
+        for i, name in enumerate(names):
+            out[f"eval_return/{name}"] = jnp.mean(acc["terms"][:, i])
+    if has_success:
+        out["eval_success"] = jnp.mean(acc["success_final"])
+        out["eval_success_any"] = jnp.mean(acc["success_any"])
+    if has_violation:
+        out["eval_safety_violations"] = jnp.mean(acc["violations"])
+    return out

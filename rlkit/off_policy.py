@@ -13,15 +13,21 @@ Transitions stored: ``obs``, ``action``, ``reward`` (``float32[K]`` for K named 
 The learner supplies ``make_agent(config, spec) -> Agent``; it is called *inside* the traced functions so that
 sweepable config fields may be traced values (one compiled program for a whole sweep).
 
+Multi-critic pieces shared by SAC and TD3 (``agents.sac`` says why each exists): ``term_critics`` (one Q output
+per reward term, from shared per-critic torsos or from separate networks per term), ``TermScale`` (running
+per-term scale of the TD targets that puts the terms of the actor objective on a common scale) and
+``check_reward_weights`` (every mismatch between weights and the env's terms names the terms).
+
 Deliberately not here: n-step returns, demonstrations and mixing (algorithms that need them pass their own
 ``sample`` function through ``sample_batch``), and Gymnasium envs (``rlkit.host_loop``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from flax import struct
@@ -29,7 +35,9 @@ from flax import struct
 from agents.base import Agent
 from envs.core import Environment, EnvSpec
 from rlkit.buffers import make_replay_buffer
+from rlkit.configs import ConfigError
 from rlkit.evaluation import evaluate_policy
+from rlkit.networks import QEnsemble
 from rlkit.rollout import episode_metrics, finish_episode_metrics, wrap_for_rollout
 from rlkit.training import Trainer
 
@@ -42,6 +50,102 @@ class OffPolicyState:
     agent_state: Any
     buffer_state: Any
     env_steps: jax.Array  # int32[]: env steps so far (all envs of the run)
+
+
+# ---------------------------------------------------------------------------------------------- multi-critic
+def check_reward_weights(config, spec: EnvSpec) -> None:
+    """Refuse weights that do not match the env's reward terms, naming them (before anything compiles)."""
+    cls, names = type(config).__name__, list(spec.reward_names)
+    weights = config.reward_weights
+    if weights is None or len(weights) == len(names):
+        return
+    if len(names) == 1:
+        raise ConfigError(
+            f"{cls}.reward_weights has {len(weights)} entries, but {spec.id} has a single scalar reward term "
+            f"{names}: a multi-critic learner needs an env with named reward terms (one critic per term; "
+            "envs.wrappers.SumReward turns a vector into this scalar); leave reward_weights unset here"
+        )
+    raise ConfigError(
+        f"{cls}.reward_weights has {len(weights)} entries; {spec.id} has reward terms {names}: give one weight "
+        "per term in that order (or leave it unset for all ones)"
+    )
+
+
+def weights_for(spec: EnvSpec, weights: dict[str, float]) -> tuple[float, ...]:
+    """``reward_weights`` from a ``{term: weight}`` dict (missing terms weigh 1); unknown names raise, naming the
+    env's terms."""
+    names = list(spec.reward_names)
+    unknown = sorted(set(weights) - set(names))
+    if unknown:
+        raise ConfigError(f"reward weights for unknown terms {unknown}; {spec.id} has reward terms {names}")
+    return tuple(float(weights.get(n, 1.0)) for n in names)
+
+
+def term_critics(
+    hidden_sizes: Sequence[int], num_critics: int, num_terms: int, layer_norm: bool, separate: bool
+) -> nn.Module:
+    """``num_critics`` Q functions with ``num_terms`` outputs each → ``float[num_critics, ..., num_terms]``.
+
+    ``separate=False``: each critic is one network with a K-output head (the terms share its torso; the plain
+    ``QEnsemble``, so one term gives the base learner's parameters). ``separate=True``: each (critic, term) pair
+    is its own single-output network (no shared features between terms; K times the parameters, still one
+    batched matmul through ``nn.vmap``)."""
+    if not separate or num_terms == 1:
+        return QEnsemble(hidden_sizes, num_critics, num_terms, layer_norm)
+    return SeparateTermQEnsemble(hidden_sizes, num_critics, num_terms, layer_norm)
+
+
+class SeparateTermQEnsemble(nn.Module):
+    """``num_critics × num_terms`` single-output Q networks, arranged as ``float[num_critics, ..., num_terms]``."""
+
+    hidden_sizes: Sequence[int]
+    num_critics: int
+    num_terms: int
+    layer_norm: bool = False
+
+    @nn.compact
+    def __call__(self, obs, action):
+        q = QEnsemble(self.hidden_sizes, self.num_critics * self.num_terms, 1, self.layer_norm)(obs, action)
+        q = jnp.reshape(q[..., 0], (self.num_critics, self.num_terms) + q.shape[1:-1])  # [N, K, ...]
+        return jnp.moveaxis(q, 1, -1)
+
+
+@struct.dataclass
+class TermScale:
+    """Exponential moving averages of each term's TD-target mean and second moment (PopArt's statistics,
+    van Hasselt et al. 2016, sec. 2), debiased like Adam's moments since they start at zero."""
+
+    mean: jax.Array  # float32[K]
+    second: jax.Array  # float32[K]
+    count: jax.Array  # int32[]: updates folded in
+
+    @classmethod
+    def zeros(cls, k: int) -> TermScale:
+        return cls(jnp.zeros(k, jnp.float32), jnp.zeros(k, jnp.float32), jnp.zeros((), jnp.int32))
+
+    def update(self, targets: jax.Array, rate) -> TermScale:
+        """Fold in a batch of targets ``[B, K]``."""
+        mean = (1 - rate) * self.mean + rate * jnp.mean(targets, axis=0)
+        second = (1 - rate) * self.second + rate * jnp.mean(targets**2, axis=0)
+        return TermScale(mean, second, self.count + 1)
+
+    def std(self, rate, floor) -> jax.Array:
+        """``float32[K]``: the debiased running std of each term's targets, at least ``floor``."""
+        debias = 1.0 - (1.0 - rate) ** jnp.maximum(self.count, 1).astype(jnp.float32)
+        mean, second = self.mean / debias, self.second / debias
+        return jnp.maximum(jnp.sqrt(jnp.maximum(second - mean**2, 0.0)), floor)
+
+
+def term_metrics(names, q, target, q_scale) -> dict[str, jax.Array]:
+    """Per-term critic losses (summed over critics, as ``loss/critic``), mean Q-values and running scales, from
+    the critics' predictions ``q [N, B, K]``, the TD targets ``[B, K]`` and the scales ``[K]``."""
+    losses = jnp.sum(jnp.mean((q - target[None]) ** 2, axis=1), axis=0)
+    out = {}
+    for i, name in enumerate(names):
+        out[f"loss/critic/{name}"] = losses[i]
+        out[f"q_mean/{name}"] = jnp.mean(q[..., i])
+        out[f"q_scale/{name}"] = q_scale[i]
+    return out
 
 
 def example_transition(spec: EnvSpec) -> dict[str, jax.Array]:

@@ -82,6 +82,13 @@ def reward_weights(config, spec: EnvSpec) -> jax.Array:
     names = list(spec.reward_names)
     if w.shape == (0,):
         return jnp.ones(len(names), jnp.float32)
+    if w.shape != (len(names),) and len(names) == 1:
+        raise ConfigError(
+            f"{type(config).__name__}.reward_weights has {w.shape[0] if w.ndim else 'a scalar'} entries, but "
+            f"{spec.id} has a single scalar reward term {names}: a multi-critic learner needs an env with named "
+            "reward terms (one critic per term; envs.wrappers.SumReward turns a vector into this scalar); leave "
+            "reward_weights empty here"
+        )
     if w.shape != (len(names),):
         raise ConfigError(
             f"{type(config).__name__}.reward_weights has {w.shape[0] if w.ndim else 'a scalar'} entries; "

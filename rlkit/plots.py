@@ -65,18 +65,31 @@ def plot_learning_curves(
     ylabel: str = "episode return",
 ) -> str:
     """Write a PNG with one line + 95% CI band per entry of ``curves`` (``label -> (steps, values[runs, P])``)."""
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    for label, (steps, values) in curves.items():
-        mean, lo, hi = bootstrap_ci(np.atleast_2d(values))
-        n = np.atleast_2d(values).shape[0]
-        (line,) = ax.plot(steps, mean, label=f"{label} (n={n})")
-        ax.fill_between(steps, lo, hi, color=line.get_color(), alpha=0.25, linewidth=0)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
+    return plot_learning_curve_panels({title: curves}, path, xlabel=xlabel, ylabel=ylabel)
+
+
+def plot_learning_curve_panels(
+    panels: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]],
+    path: str | os.PathLike,
+    *,
+    xlabel: str = "env steps",
+    ylabel: str = "episode return",
+) -> str:
+    """Write a PNG with one panel per entry of ``panels`` (``title -> curves``, drawn as in
+    ``plot_learning_curves``), side by side with a shared y label."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), dpi=120, squeeze=False)
+    for ax, (title, curves) in zip(axes[0], panels.items()):
+        for label, (steps, values) in curves.items():
+            mean, lo, hi = bootstrap_ci(np.atleast_2d(values))
+            n = np.atleast_2d(values).shape[0]
+            (line,) = ax.plot(steps, mean, label=f"{label} (n={n})")
+            ax.fill_between(steps, lo, hi, color=line.get_color(), alpha=0.25, linewidth=0)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        if title:
+            ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -1,0 +1,257 @@
+"""Multi-critic learners (issue 5): exact one-term reductions, per-term normalization that makes the actor update
+independent of a term's scale, the IQM / bootstrap helpers, the generic evaluation metrics, and bad input that
+names the env's reward terms."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import struct
+
+import envs
+from agents import ppo, sac, td3
+from envs.core import Environment, EnvParams, EnvSpec, reward_vector
+from envs.spaces import Box
+from envs.wrappers import SumReward, TimeLimit
+from rlkit.configs import ConfigError
+from rlkit.evaluation import evaluate_policy
+from rlkit.off_policy import weights_for
+from rlkit.statistics import bootstrap_ci, iqm
+
+
+def _batch(obs_dim, act_dim, reward_shape, n=32, seed=1):
+    k = jax.random.split(jax.random.key(seed), 5)
+    return {
+        "obs": jax.random.normal(k[0], (n, obs_dim)),
+        "action": jax.random.uniform(k[1], (n, act_dim), minval=-1, maxval=1),
+        "reward": jax.random.normal(k[2], (n, *reward_shape)),
+        "next_obs": jax.random.normal(k[3], (n, obs_dim)),
+        "terminated": jnp.arange(n) % 7 == 0,
+        "truncated": jnp.arange(n) % 5 == 0,
+    }
+
+
+def _updates(agent, state, batch, n=3):
+    key = jax.random.key(7)
+    for i in range(n):
+        state, metrics = jax.jit(agent.update)(state, batch, jax.random.fold_in(key, i))
+    return state, metrics
+
+
+@pytest.mark.parametrize("module", [sac, td3], ids=["sac", "td3"])
+def test_one_term_multi_critic_with_normalization_is_exactly_the_base_learner(module):
+    spec = envs.make("pendulum").spec
+    make = module.make_sac if module is sac else module.make_td3
+    cls = module.SACConfig if module is sac else module.TD3Config
+    base = cls(hidden_sizes=(16,))
+    multi = cls(
+        hidden_sizes=(16,), multi_critic=True, term_normalization="per_term", separate_term_critics=True
+    )
+    a, b = make(base, spec), make(multi, spec)
+    batch = _batch(3, 1, ())
+    state_a, _ = _updates(a, a.init(jax.random.key(0)), batch)
+    state_b, _ = _updates(b, b.init(jax.random.key(0)), batch)
+    moved = jax.tree.map(
+        lambda x, y: not np.array_equal(x, y), a.init(jax.random.key(0)).actor, state_a.actor
+    )
+    assert any(jax.tree.leaves(moved))  # three updates include an actor step (TD3: policy_frequency = 2)
+    jax.tree.map(lambda x, y: np.testing.assert_array_equal(np.asarray(x), np.asarray(y)), state_a, state_b)
+
+
+def _scale_term(params, term, factor):
+    """Multiply one output column (reward term) of the critics' last layer by ``factor``: Q_term × factor."""
+    layers = params["params"]["VmapMLP_0"]
+    last = max(layers, key=lambda n: int(n.split("_")[1]))
+    out = jax.tree.map(lambda x: x, params)
+    dense = out["params"]["VmapMLP_0"][last]
+    dense["kernel"] = dense["kernel"].at[..., term].multiply(factor)
+    dense["bias"] = dense["bias"].at[..., term].multiply(factor)
+    return out
+
+
+@pytest.mark.parametrize("normalization", ["per_term", "none"])
+def test_per_term_normalization_makes_the_actor_update_independent_of_a_term_scale(normalization):
+    """Scale the ``push`` term by 1000 — its rewards and its critic outputs, so the critic is exactly as good — and
+    take one update with a frozen critic (q_lr ≈ 0) and a negligible fixed temperature: with per-term
+    normalization the actor moves exactly as before; without it the scaled term dominates the actor gradient."""
+    spec = envs.make("push2d").spec
+    push = spec.reward_names.index("push")
+    config = sac.SACConfig(
+        hidden_sizes=(32,),
+        multi_critic=True,
+        term_normalization=normalization,
+        q_lr=1e-12,
+        autotune=False,
+        init_alpha=1e-9,
+        policy_lr=1e-3,
+    )
+    agent = sac.make_sac(config, spec)
+    state = agent.init(jax.random.key(0))
+    batch = _batch(10, 2, (4,), n=64)
+    scaled_batch = dict(batch, reward=batch["reward"].at[:, push].multiply(1000.0))
+    scaled_state = state.replace(
+        critic=_scale_term(state.critic, push, 1000.0),
+        target_critic=_scale_term(state.target_critic, push, 1000.0),
+    )
+    key = jax.random.key(3)
+    new, m = jax.jit(agent.update)(state, batch, key)
+    new_scaled, m_scaled = jax.jit(agent.update)(scaled_state, scaled_batch, key)
+    np.testing.assert_allclose(m_scaled["q_scale/push"], 1000 * m["q_scale/push"], rtol=1e-3)
+    step = jax.tree.map(lambda n, o: np.asarray(n - o), new.actor, state.actor)
+    step_scaled = jax.tree.map(lambda n, o: np.asarray(n - o), new_scaled.actor, state.actor)
+    flat = np.concatenate([x.ravel() for x in jax.tree.leaves(step)])
+    flat_scaled = np.concatenate([x.ravel() for x in jax.tree.leaves(step_scaled)])
+    cosine = flat @ flat_scaled / np.linalg.norm(flat) / np.linalg.norm(flat_scaled)
+    if normalization == "per_term":
+        assert cosine > 0.999, cosine
+        np.testing.assert_allclose(flat_scaled, flat, atol=1e-5 * config.policy_lr * 1e3)
+    else:
+        assert cosine < 0.9, cosine  # the unnormalized learner follows the ×1000 term
+
+
+def test_off_policy_per_term_metrics_and_separate_term_critics():
+    env = envs.make("push2d")
+    config = td3.TD3Config(
+        hidden_sizes=(16,),
+        multi_critic=True,
+        separate_term_critics=True,
+        learning_starts=0,
+        batch_size=8,
+        buffer_size=256,
+        chunk_steps=10,
+    )
+    trainer = td3.make_trainer(config, env)
+    state = trainer.init(config, jax.random.key(0))
+    state, metrics = jax.jit(trainer.run_chunk)(config, state)
+    for name in env.spec.reward_names:
+        for metric in ("loss/critic", "q_scale", "q_mean"):
+            assert np.isfinite(float(metrics[f"{metric}/{name}"])), (metric, name)
+        assert float(metrics[f"q_scale/{name}"]) >= config.q_scale_floor
+    kernel = state.agent_state.critic["params"]["QEnsemble_0"]["VmapMLP_0"]["Dense_1"]["kernel"]
+    assert kernel.shape[0] == 2 * 4 and kernel.shape[-1] == 1  # critics × terms separate single-output nets
+    per_term = sum(float(metrics[f"loss/critic/{n}"]) for n in env.spec.reward_names)
+    np.testing.assert_allclose(per_term, float(metrics["loss/critic"]), rtol=1e-4)
+
+
+SMALL = dict(num_envs=4, num_steps=16, num_minibatches=2, update_epochs=2, iterations_per_chunk=1)
+
+
+def test_ppo_term_normalization_none_is_exact_with_one_term_and_differs_with_several():
+    cartpole = envs.make("cartpole")
+    plain = ppo.PPOConfig(**SMALL)
+    params = []
+    for config in (plain, plain.replace(multi_critic=True, term_normalization="none")):
+        trainer = ppo.make_trainer(config, cartpole)
+        state, _ = jax.jit(trainer.run_chunk)(config, trainer.init(config, jax.random.key(0)))
+        params.append(jax.tree.leaves(state.agent_state.params))
+    for a, b in zip(*params, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    push2d = envs.make("push2d")
+    base = ppo.continuous_config(**SMALL, multi_critic=True, reward_weights=(1.0, 100.0, 10.0, 1.0))
+    out = []
+    for normalization in ("per_term", "none"):
+        config = base.replace(term_normalization=normalization)
+        trainer = ppo.make_trainer(config, push2d)
+        state, metrics = jax.jit(trainer.run_chunk)(config, trainer.init(config, jax.random.key(0)))
+        out.append((jax.tree.leaves(state.agent_state.params), metrics))
+    assert any(not np.allclose(a, b) for a, b in zip(out[0][0], out[1][0]))
+    for name in push2d.spec.reward_names:
+        assert np.isfinite(float(out[1][1][f"advantage_scale/{name}"]))
+
+
+def test_iqm_and_bootstrap_against_hand_computed_values():
+    assert iqm([1.0, 2.0, 3.0, 4.0, 100.0]) == 3.0  # ⌊5/4⌋ = 1 cut from each end: mean(2, 3, 4)
+    assert iqm([10.0, 1.0, 3.0, 2.0]) == 2.5  # sorted 1 2 3 10, cut 1 each end: mean(2, 3)
+    assert iqm([5.0, 1.0, 2.0]) == pytest.approx(8 / 3)  # ⌊3/4⌋ = 0: the plain mean
+    assert iqm([1.0, np.nan, 3.0]) == 2.0
+    np.testing.assert_allclose(iqm(np.array([[1.0, 9.0], [2.0, 8.0], [3.0, 7.0], [100.0, 0.0]])), [2.5, 7.5])
+    assert bootstrap_ci([4.0] * 6) == (4.0, 4.0, 4.0)
+    # mean of two runs {0, 1}: resampled means are 0, ½, 1 with probabilities ¼, ½, ¼ → the 95% interval is [0, 1]
+    point, lo, hi = bootstrap_ci([0.0, 1.0], np.mean, resamples=4000)
+    assert (point, lo, hi) == (0.5, 0.0, 1.0)
+    # 90% interval of the mean of {0, 0, 0, 1}: P(mean = 0) = (3/4)^4 ≈ 0.32 > 5 %, P(mean ≥ 3/4) ≈ 0.05
+    point, lo, hi = bootstrap_ci([0.0, 0.0, 0.0, 1.0], np.mean, confidence=0.9, resamples=20000)
+    assert point == 0.25 and lo == 0.0 and hi in (0.5, 0.75)
+    assert np.isnan(bootstrap_ci([np.nan, np.nan])[0])
+
+
+@struct.dataclass
+class CounterParams(EnvParams):
+    max_episode_steps: int = 5
+
+
+class Counter(Environment):
+    """t = 0, 1, …: rewards (a, b) = (1, t); success only at t = 2; safety violations at t = 1 and t ≥ 3; the
+    episode terminates at t = 3, one step before the 5-step horizon (what comes after must not count)."""
+
+    params_cls = CounterParams
+
+    @property
+    def spec(self):
+        return EnvSpec(
+            id="counter",
+            observation_space=Box.uniform(-100.0, 100.0, (1,)),
+            action_space=Box.uniform(-1.0, 1.0, (1,)),
+            reward_names=("a", "b"),
+            max_episode_steps=5,
+        )
+
+    def _reset(self, key, params):
+        return jnp.zeros(1), jnp.zeros((), jnp.int32)
+
+    def _step(self, key, t, action, params):
+        reward = reward_vector({"a": jnp.float32(1.0), "b": t.astype(jnp.float32)}, ("a", "b"))
+        info = {"success": t == 2, "safety_violation": (t == 1) | (t >= 3)}
+        return jnp.ones(1) * (t + 1), t + 1, reward, t >= 3, jnp.zeros((), bool), info
+
+
+def test_evaluation_reports_per_term_returns_success_and_violations():
+    env = TimeLimit(Counter())
+    agent = sac.make_sac(sac.SACConfig(hidden_sizes=(4,)), env.spec)
+    state = agent.init(jax.random.key(0))
+    out = jax.jit(lambda s, k: evaluate_policy(env, agent, s, k, num_episodes=3))(state, jax.random.key(1))
+    expected = {
+        "eval_return": 4 + (0 + 1 + 2 + 3),
+        "eval_return/a": 4.0,
+        "eval_return/b": 6.0,
+        "eval_success": 0.0,  # the last step (t = 3) is not a success
+        "eval_success_any": 1.0,
+        "eval_safety_violations": 2.0,
+    }
+    assert set(out) == set(expected)
+    for name, value in expected.items():
+        assert float(out[name]) == value, name
+    # a scalar env without those info keys reports only the return
+    pendulum = envs.make("pendulum")
+    agent = sac.make_sac(sac.SACConfig(hidden_sizes=(4,)), pendulum.spec)
+    out = evaluate_policy(pendulum, agent, agent.init(jax.random.key(0)), jax.random.key(1), num_episodes=2)
+    assert set(out) == {"eval_return"}
+
+
+def test_bad_input_names_the_env_reward_terms():
+    pendulum, push2d = envs.make("pendulum"), envs.make("push2d")
+    four = (1.0, 1.0, 1.0, 1.0)
+    single = r"pendulum has a single scalar reward term \['reward'\]"
+    with pytest.raises(ConfigError, match=single):
+        sac.make_trainer(sac.SACConfig(multi_critic=True, reward_weights=four), pendulum)
+    with pytest.raises(ConfigError, match=single):
+        td3.make_trainer(td3.TD3Config(multi_critic=True, reward_weights=four), pendulum)
+    with pytest.raises(ConfigError, match=single):
+        ppo.make_trainer(ppo.continuous_config(multi_critic=True, reward_weights=four), pendulum)
+    # push2d summed into a scalar, handed to a multi-critic learner that expects its four terms
+    with pytest.raises(ConfigError, match=r"push2d has a single scalar reward term \['reward'\]"):
+        sac.make_trainer(sac.SACConfig(multi_critic=True, reward_weights=four), SumReward(push2d))
+    terms = r"push2d has reward terms \['reach', 'push', 'safety', 'control'\]"
+    with pytest.raises(ConfigError, match=terms):
+        td3.make_trainer(td3.TD3Config(multi_critic=True, reward_weights=(1.0, 2.0)), push2d)
+    with pytest.raises(ConfigError, match=terms):
+        weights_for(push2d.spec, {"reach": 1.0, "grasp": 2.0})
+    assert weights_for(push2d.spec, {"push": 10.0}) == (1.0, 10.0, 1.0, 1.0)
+    with pytest.raises(ConfigError, match="term_normalization = 'batch' is not allowed"):
+        from rlkit.configs import validate
+
+        validate(sac.SACConfig(term_normalization="batch"))
+    # allowed: multi-critic on a one-term env without weights (it is the base learner exactly)
+    sac.make_trainer(sac.SACConfig(multi_critic=True), pendulum)
