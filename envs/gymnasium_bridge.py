@@ -75,16 +75,22 @@ def _check_actions(actions: Any, space: Space, num_envs: int | None, owner: str)
     batch = () if num_envs is None else (num_envs,)
     expected = (*batch, *space.shape)
     noun = "action" if num_envs is None else "actions"
-    if isinstance(space, Discrete):
-        what = f"{'one' if num_envs is None else num_envs} integer {noun} in [0, {space.n}) for Discrete({space.n})"
+    discrete = isinstance(space, Discrete)
+
+    def what() -> str:  # built only when a check fails: this runs on every host step
+        count = "one" if num_envs is None else num_envs
+        if discrete:
+            return f"{count} integer {noun} in [0, {space.n}) for Discrete({space.n})"
+        return f"{count} float {noun} of shape {space.shape} for {space!r}"
+
+    if discrete:
         kind_ok, kind = np.issubdtype(actions.dtype, np.integer), "an integer"
     else:
-        what = f"{'one' if num_envs is None else num_envs} float {noun} of shape {space.shape} for {space!r}"
         kind_ok, kind = np.issubdtype(actions.dtype, np.floating), "a floating"
     if actions.shape != expected:
-        raise ValueError(f"{owner}: {noun} of shape {actions.shape}, expected {expected}: {what}")
+        raise ValueError(f"{owner}: {noun} of shape {actions.shape}, expected {expected}: {what()}")
     if not kind_ok:
-        raise ValueError(f"{owner}: {noun} of dtype {actions.dtype}, expected {kind} dtype: {what}")
+        raise ValueError(f"{owner}: {noun} of dtype {actions.dtype}, expected {kind} dtype: {what()}")
     per_env = actions.reshape(num_envs or 1, -1)
     if isinstance(space, Discrete):
         bad = np.flatnonzero(np.any((per_env < 0) | (per_env >= space.n), axis=1))
@@ -96,7 +102,7 @@ def _check_actions(actions: Any, space: Space, num_envs: int | None, owner: str)
         which = "" if num_envs is None else f" of envs {bad.tolist()}"
         values = f" {per_env[bad].squeeze(-1).tolist()}" if isinstance(space, Discrete) else ""
         raise ValueError(
-            f"{owner}: {noun}{values}{which} {'is' if num_envs is None else 'are'} {problem}: {what}"
+            f"{owner}: {noun}{values}{which} {'is' if num_envs is None else 'are'} {problem}: {what()}"
         )
     return actions.astype(np.int64 if isinstance(space, Discrete) else np.float32)
 

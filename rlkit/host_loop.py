@@ -69,7 +69,6 @@ def train_host(
         key, agent_key = jax.random.split(key)
         return HostLearnerState(key, agent.init(agent_key), buffer.init(), jnp.zeros((), jnp.int32))
 
-    @jax.jit
     def act(state: HostLearnerState, obs):
         key, act_key, rand_key = jax.random.split(state.key, 3)
         policy = jax.vmap(agent.act, in_axes=(None, 0, 0, None))(
@@ -102,7 +101,15 @@ def train_host(
         metrics["learning"] = env_steps >= learning_starts
         return HostLearnerState(key, agent_state, buffer_state, env_steps), metrics
 
-    learn = jax.jit(learn, donate_argnums=0)
+    def learn_then_act(state: HostLearnerState, transition, next_obs):
+        """One dispatch per env step: the update on this transition, then the next step's actions (the same
+        computation, in the same order, as calling ``learn`` and ``act`` separately)."""
+        state, metrics = learn(state, transition)
+        state, actions = act(state, next_obs)
+        return state, metrics, actions
+
+    act = jax.jit(act)
+    learn_then_act = jax.jit(learn_then_act, donate_argnums=0)
     state = init(jax.random.key(seed))
     num_chunks = -(-total_steps // (config.chunk_steps * n))
     steps_per_chunk = config.chunk_steps * n
@@ -133,11 +140,11 @@ def train_host(
 
     obs = env.reset(seed=seed + 7919 * (first_chunk - 1))  # fresh episodes after a resume
     history, metrics = [], {}
+    state, actions = act(state, obs)
     try:
         for c in range(first_chunk, num_chunks + 1):
             returns, lengths, losses = [], [], []
             for _ in range(config.chunk_steps):
-                state, actions = act(state, obs)
                 actions = np.asarray(actions)
                 next_obs, reward, terminated, truncated, info = env.step(actions)
                 transition = {
@@ -148,7 +155,7 @@ def train_host(
                     "terminated": terminated,
                     "truncated": truncated,
                 }
-                state, update_metrics = learn(state, transition)
+                state, update_metrics, actions = learn_then_act(state, transition, next_obs)
                 losses.append(update_metrics)
                 done = info["episode_done"]
                 returns.extend(np.asarray(info["episode_return"])[done].tolist())
