@@ -577,7 +577,13 @@ def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer steps; about 6 minutes")
     parser.add_argument("--no-defaults", action="store_true", help="skip the peers' own-defaults rows")
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument(
+        "--small-sac",
+        action="store_true",
+        help="only the SAC rows, with 64×64 networks: where per-step overhead (not the update's arithmetic) "
+        "decides the speed; written to results/peers_small_sac.md",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -598,7 +604,17 @@ def main(argv: list[str] | None = None) -> str:
         versions[peer] = pip_versions(python, names) + ", Python 3.11"
     started = time.perf_counter()
     results = []
-    for job in plan(args.quick, defaults=not (args.quick or args.no_defaults)):
+    jobs = plan(args.quick, defaults=not (args.quick or args.no_defaults))
+    if args.small_sac:  # same settings but the network; the host loop against SBX and rejax
+        SAC_SETTINGS["hidden"] = (64, 64)
+        keep = {"rlkit host loop (Gymnasium Pendulum-v1)", "SBX", "rejax", "rlkit on-device, 1 run"}
+        jobs = [
+            dict(j, settings=SAC_SETTINGS)
+            for j in jobs
+            if j["task"] in ("sac", "sac-host") and j["label"] in keep
+        ]
+    output = args.output or DEFAULT_OUTPUT.with_name("peers_small_sac.md" if args.small_sac else "peers.md")
+    for job in jobs:
         r = run_job(job)
         results.append(r)
         shown = (
@@ -611,8 +627,8 @@ def main(argv: list[str] | None = None) -> str:
         )
         print(f"[peers] {r['label']:<40} {r['task']:<8} {shown} ({r['wall_s']:.0f} s)", flush=True)
     text = render(results, versions, args.quick, time.perf_counter() - started, load)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text)
     print(text)
     return text
 
