@@ -52,7 +52,7 @@ class RunArgs:
     checkpoint_every: int = 5
     """chunks between checkpoints (and one at the end)"""
     eval_every: int = 5
-    """chunks between deterministic evaluations (0 = never)"""
+    """chunks between deterministic evaluations, plus one after the last chunk (0 = never)"""
 
 
 def _agents() -> dict[str, tuple[type, Any, Any]]:

@@ -21,23 +21,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from rlkit.logger import read_jsonl  # noqa: E402
+from rlkit.statistics import bootstrap_ci  # noqa: E402
 
 
-def bootstrap_ci(values: np.ndarray, *, confidence: float = 0.95, resamples: int = 2000, seed: int = 0):
-    """Mean and percentile-bootstrap CI of the mean over axis 0 of ``values`` (``[runs, points]``)."""
-    values = np.asarray(values, np.float64)
-    # A run without a finished episode at some step is NaN there; a resample of only such runs has no mean,
-    # which NumPy reports as a warning. That is expected here, not an error: the point is simply left out.
+def mean_ci(values: np.ndarray):
+    """Mean over runs and its 95% bootstrap band, per point of ``values[runs, points]``.
+
+    A run without a finished episode at some step is NaN there; a resample of only such runs has no mean, which
+    NumPy reports as a warning. That is expected here, not an error: the point is simply left out."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        mean = np.nanmean(values, axis=0)
-        if values.shape[0] < 2:
-            return mean, mean, mean
-        rng = np.random.default_rng(seed)
-        idx = rng.integers(0, values.shape[0], size=(resamples, values.shape[0]))
-        means = np.nanmean(values[idx], axis=1)
-        lo, hi = np.nanpercentile(means, [(1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100], axis=0)
-    return mean, lo, hi
+        return bootstrap_ci(np.atleast_2d(values), np.nanmean)
 
 
 def load_curves(jsonl_paths: Sequence[str | os.PathLike], metric: str) -> tuple[np.ndarray, np.ndarray]:
@@ -80,7 +74,7 @@ def plot_learning_curve_panels(
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), dpi=120, squeeze=False)
     for ax, (title, curves) in zip(axes[0], panels.items()):
         for label, (steps, values) in curves.items():
-            mean, lo, hi = bootstrap_ci(np.atleast_2d(values))
+            mean, lo, hi = mean_ci(values)
             n = np.atleast_2d(values).shape[0]
             (line,) = ax.plot(steps, mean, label=f"{label} (n={n})")
             ax.fill_between(steps, lo, hi, color=line.get_color(), alpha=0.25, linewidth=0)

@@ -34,26 +34,33 @@ def iqm(values, axis: int = 0) -> np.ndarray:
 
 def bootstrap_ci(
     values,
-    statistic: Callable[[np.ndarray], float] = iqm,
+    statistic: Callable[..., np.ndarray] = iqm,
     *,
     confidence: float = 0.95,
     resamples: int = 2000,
     seed: int = 0,
-) -> tuple[float, float, float]:
-    """``(statistic(values), low, high)``: the statistic of the runs ``values[n]`` and its percentile-bootstrap
-    ``confidence`` interval (runs resampled with replacement ``resamples`` times)."""
-    x = np.asarray(values, np.float64).ravel()
-    x = x[~np.isnan(x)]
-    if x.size == 0:
-        return np.nan, np.nan, np.nan
-    point = float(statistic(x))
-    if x.size == 1:
-        return point, point, point
-    rng = np.random.default_rng(seed)
-    samples = x[rng.integers(0, x.size, size=(resamples, x.size))]
-    stats = np.array([statistic(s) for s in samples])
-    lo, hi = np.percentile(stats, [(1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100])
-    return point, float(lo), float(hi)
+):
+    """``(statistic, low, high)`` of the runs on axis 0 of ``values`` with its percentile-bootstrap ``confidence``
+    interval (runs resampled with replacement ``resamples`` times). ``statistic(x, axis=...)`` reduces an axis.
+
+    1-D ``values`` (one number per run; NaNs dropped) give three floats; ``values[runs, points]`` (a learning
+    curve) give three arrays over points — use a NaN-aware statistic such as ``np.nanmean`` there."""
+    x = np.asarray(values, np.float64)
+    if x.ndim == 1:
+        x = x[~np.isnan(x)]
+        if x.size == 0:
+            return np.nan, np.nan, np.nan
+    point = statistic(x, axis=0)
+    if x.shape[0] >= 2:
+        rng = np.random.default_rng(seed)
+        samples = x[rng.integers(0, x.shape[0], size=(resamples, x.shape[0]))]
+        stats = statistic(samples, axis=1)
+        low, high = np.nanpercentile(stats, [(1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100], axis=0)
+    else:
+        low = high = point
+    if x.ndim == 1:
+        return float(point), float(low), float(high)
+    return point, low, high
 
 
 def format_ci(point: float, low: float, high: float, digits: int = 2) -> str:

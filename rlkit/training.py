@@ -220,7 +220,7 @@ def train(
         for c in range(first_chunk, num_chunks + 1):
             state, out = chunk(config, state)
             metrics = {k: np.asarray(v) for k, v in jax.device_get(out).items()}
-            if evaluate is not None and c % eval_every == 0:
+            if evaluate is not None and (c % eval_every == 0 or c == num_chunks):  # always a final one
                 keys = placement.put(jax.random.split(jax.random.fold_in(eval_key, c), len(runs)))
                 metrics.update(
                     {k: np.asarray(v) for k, v in jax.device_get(evaluate(config, state, keys)).items()}
