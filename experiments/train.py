@@ -51,7 +51,7 @@ class RunArgs:
     """continue the run in log_dir from its latest complete checkpoint"""
     checkpoint_every: int = 5
     """chunks between checkpoints (and one at the end)"""
-    eval_every: int = 5
+    eval_every: int = 1
     """chunks between deterministic evaluations, plus one after the last chunk (0 = never)"""
 
 
@@ -118,7 +118,9 @@ def run(args: RunArgs, config) -> dict:
     )
     seconds = time.perf_counter() - start
     first_run = jax.tree.map(lambda x: x[0], result.state.agent_state)
-    run_config = config.replace(**{k: v for k, v in runs.values[0].items() if k != "seed"})  # exact Python values
+    run_config = config.replace(
+        **{k: v for k, v in runs.values[0].items() if k != "seed"}
+    )  # exact Python values
     obs_stats = getattr(result.state, "obs_stats", None)  # PPO keeps its observation normalizer in the loop
     if obs_stats is not None and getattr(config, "normalize_obs", False):
         obs_stats = jax.tree.map(lambda x: x[0], obs_stats)

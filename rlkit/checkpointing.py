@@ -55,6 +55,13 @@ class Checkpointer:
     def all_steps(self) -> list[int]:
         return list(self._manager.all_steps())
 
+    def saved_config(self, step: int | None = None) -> dict | None:
+        """The config saved with checkpoint ``step`` (default: the latest), without touching the state."""
+        step = self.latest_step() if step is None else step
+        if step is None or not (self.directory / str(step) / "config").exists():
+            return None
+        return self._manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))["config"]
+
     def restore(self, target: Any, step: int | None = None) -> tuple[Any, dict | None]:
         """Restore ``(state, config)`` at ``step`` (default: the latest complete one) into ``target``'s structure."""
         step = self.latest_step() if step is None else step

@@ -30,6 +30,7 @@ import jax
 import numpy as np
 
 from rlkit.checkpointing import Checkpointer
+from rlkit.configs import ConfigError
 from rlkit.devices import RunsPlacement
 from rlkit.logger import RunLogger
 from rlkit.sweeps import Runs
@@ -131,12 +132,13 @@ class RunRecorder:
         """``(state, first_chunk)``: the latest complete checkpoint when resuming, else ``(target, 1)``."""
         if self.checkpointer is None or not self.resume or self.checkpointer.latest_step() is None:
             return target, 1
-        state, saved = self.checkpointer.restore(target)
+        saved = self.checkpointer.saved_config()  # checked before the state, whose shapes depend on it
         if saved is not None and saved.get("runs") != self.record.get("runs"):
-            raise ValueError(
-                f"cannot resume {self.log_dir}: it holds runs {saved.get('runs')}, not "
-                f"{self.record.get('runs')}"
+            raise ConfigError(
+                f"cannot resume {self.log_dir}: it holds runs {saved.get('runs')}, not {self.record.get('runs')} "
+                "(resume with the same command that started the run, plus --resume)"
             )
+        state, _ = self.checkpointer.restore(target)
         done = self.checkpointer.latest_step()
         for name in self.run_names:  # rows the killed process logged after its last checkpoint
             _truncate_jsonl(self.log_dir / name / "metrics.jsonl", done)

@@ -10,8 +10,13 @@ from rlkit.buffers import make_replay_buffer
 
 
 def test_buffer_state_round_trips_through_orbax(tmp_path):
-    ex = {"obs": np.zeros(3, np.float32), "next_obs": np.zeros(3, np.float32), "reward": np.zeros(2, np.float32),
-          "terminated": np.bool_(False), "truncated": np.bool_(False)}
+    ex = {
+        "obs": np.zeros(3, np.float32),
+        "next_obs": np.zeros(3, np.float32),
+        "reward": np.zeros(2, np.float32),
+        "terminated": np.bool_(False),
+        "truncated": np.bool_(False),
+    }
     buf = make_replay_buffer(ex, 12, 2)
     state = buf.init()
     rng = np.random.default_rng(0)
@@ -21,7 +26,9 @@ def test_buffer_state_round_trips_through_orbax(tmp_path):
         step["terminated"] = rng.random(2) < 0.3
         step["truncated"] = rng.random(2) < 0.2
         state = add(state, step)
-    manager = ocp.CheckpointManager(tmp_path / "ckpt", options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True))
+    manager = ocp.CheckpointManager(
+        tmp_path / "ckpt", options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True)
+    )
     manager.save(9, args=ocp.args.StandardSave(state))
     manager.wait_until_finished()
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)

@@ -166,7 +166,9 @@ def test_minari_save_then_load_is_identical(minari_dir):
     assert_stores_equal(store, load_minari("rlkit/test-v0"))
     no_actions = load_minari("rlkit/test-v0", include_actions=False)
     assert no_actions.actions is None
-    np.testing.assert_array_equal(np.asarray(no_actions.observations["state"]), np.asarray(store.observations["state"]))
+    np.testing.assert_array_equal(
+        np.asarray(no_actions.observations["state"]), np.asarray(store.observations["state"])
+    )
     with pytest.raises(FileNotFoundError):
         load_minari("rlkit/missing-v0")
     with pytest.raises(ValueError, match="need actions"):

@@ -21,7 +21,9 @@ def batches(b):
 @given(ratio=st.floats(0.0, 1.0), splits=st.sampled_from([1, 2, 4]))
 def test_two_source_proportions_hold_in_every_sub_batch(ratio, splits):
     B = 32
-    out, source = jax.jit(mix, static_argnames="num_splits")(batches(B)[:2], jnp.array([ratio, 1 - ratio]), num_splits=splits)
+    out, source = jax.jit(mix, static_argnames="num_splits")(
+        batches(B)[:2], jnp.array([ratio, 1 - ratio]), num_splits=splits
+    )
     np.testing.assert_array_equal(np.asarray(out["k"]), np.asarray(source))  # rows come from the named source
     per = np.asarray(source).reshape(splits, B // splits)
     want = int(np.round(np.float32(ratio) * (B // splits)))

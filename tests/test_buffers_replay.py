@@ -100,8 +100,11 @@ def locate(hist: History, env: int, stamp: int, count: int) -> int:
 
 
 def test_add_rejects_wrong_structure_shape_and_dtype_naming_the_field():
-    ex = {"obs": {"pixels": np.zeros((4, 4), np.uint8), "state": np.zeros(3, np.float32)},
-          "terminated": False, "truncated": False}
+    ex = {
+        "obs": {"pixels": np.zeros((4, 4), np.uint8), "state": np.zeros(3, np.float32)},
+        "terminated": False,
+        "truncated": False,
+    }
     buf = make_replay_buffer(ex, 8, 2)
     state = buf.init()
     good = jax.tree.map(lambda x: np.zeros((2, *np.shape(x)), np.asarray(x).dtype), ex)
@@ -141,7 +144,9 @@ def test_uniform_sample_never_returns_unwritten_or_overwritten_items(num_envs, o
     buf, state, hist = run_history(num_envs, ops, seed)
     batch = jax.jit(buf.sample, static_argnums=2)(state, jax.random.key(seed), 64)
     count = int(state.count)
-    for obs, stamp, action in zip(np.asarray(batch["obs"]), np.asarray(batch["stamp"]), np.asarray(batch["action"])):
+    for obs, stamp, action in zip(
+        np.asarray(batch["obs"]), np.asarray(batch["stamp"]), np.asarray(batch["action"])
+    ):
         env = int(obs[1])
         item = hist.valid(env, count)[locate(hist, env, int(stamp), count)]
         np.testing.assert_array_equal(action, item["action"])  # the whole item, not just its stamp
@@ -246,12 +251,19 @@ def test_nstep_truncation_bootstraps_and_termination_does_not():
     state = buf.init()
     for t, (term, trunc) in enumerate([(False, False), (False, True), (False, False), (True, False)]):
         step = jax.tree.map(lambda x: np.zeros((1, *np.shape(x)), np.asarray(x).dtype), ex)
-        step.update(reward=np.ones((1, 2), np.float32), terminated=np.array([term]), truncated=np.array([trunc]),
-                    stamp=np.array([t + 1], np.int32), next_obs=np.full((1, 3), t + 1, np.float32))
+        step.update(
+            reward=np.ones((1, 2), np.float32),
+            terminated=np.array([term]),
+            truncated=np.array([trunc]),
+            stamp=np.array([t + 1], np.int32),
+            next_obs=np.full((1, 3), t + 1, np.float32),
+        )
         state = buf.add(state, step)
     out = buf.sample_nstep(state, jax.random.key(0), 256, 5, 0.5)
-    by_stamp = {int(s): (float(d[0]), int(k), float(r[0])) for s, d, k, r in
-                zip(out.transition["stamp"], out.discount, out.steps, out.returns)}
+    by_stamp = {
+        int(s): (float(d[0]), int(k), float(r[0]))
+        for s, d, k, r in zip(out.transition["stamp"], out.discount, out.steps, out.returns)
+    }
     assert by_stamp[1] == (0.25, 2, 1.5)  # truncated at step 2: bootstrap with γ²
     assert by_stamp[2] == (0.5, 1, 1.0)
     assert by_stamp[3] == (0.0, 2, 1.5)  # terminated: no bootstrap
@@ -313,10 +325,14 @@ def test_relabelled_goals_are_future_states_of_the_same_episode(num_envs, ops, s
         elif src == 1:
             assert goal[2] == obs[2] and goal[1] == obs[1], "future goal from another episode or env"
             assert goal[0] == obs[0] + off and off >= 1
-            assert any(np.array_equal(it["next_obs"], goal) for it in valid[i:]), "goal not stored in the buffer"
+            assert any(np.array_equal(it["next_obs"], goal) for it in valid[i:]), (
+                "goal not stored in the buffer"
+            )
         else:
             assert off == -1
-            assert any(np.array_equal(it["next_obs"], goal) for e in range(num_envs) for it in hist.valid(e, count))
+            assert any(
+                np.array_equal(it["next_obs"], goal) for e in range(num_envs) for it in hist.valid(e, count)
+            )
 
 
 @pytest.mark.parametrize("future", ["geometric", "geometric_clamped", "uniform"])

@@ -21,8 +21,10 @@ def _run(path: str, home: Path, pyenv_root: Path | None = None):
 
 def _fake_python(path: Path, version: tuple[int, int]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"#!/bin/bash\n# a stand-in interpreter reporting Python {version}\n"
-                    f"exec {sys.executable} -c 'import sys; sys.exit(0 if {version} >= (3, 12) else 1)'\n")
+    path.write_text(
+        f"#!/bin/bash\n# a stand-in interpreter reporting Python {version}\n"
+        f"exec {sys.executable} -c 'import sys; sys.exit(0 if {version} >= (3, 12) else 1)'\n"
+    )
     path.chmod(0o755)
     return path
 

@@ -18,6 +18,7 @@ import pytest
 import envs
 from agents import sac
 from rlkit.checkpointing import Checkpointer
+from rlkit.configs import ConfigError
 from rlkit.export import export_agent, load_agent
 from rlkit.host_loop import evaluate_host
 from rlkit.logger import read_jsonl
@@ -149,7 +150,7 @@ def test_a_run_killed_while_saving_resumes_from_the_last_complete_checkpoint(tmp
     ]
 
 
-def test_existing_run_is_never_overwritten(tmp_path):
+def test_existing_run_is_never_overwritten_and_resume_checks_the_runs(tmp_path):
     config = sac.SACConfig(
         hidden_sizes=(8,), learning_starts=50, buffer_size=500, chunk_steps=50, batch_size=16
     )
@@ -157,6 +158,12 @@ def test_existing_run_is_never_overwritten(tmp_path):
     train(trainer, make_runs(config, seeds=1), total_steps=50, log_dir=tmp_path, console=False)
     with pytest.raises(FileExistsError, match="already holds checkpoints.*--resume"):
         train(trainer, make_runs(config, seeds=1), total_steps=50, log_dir=tmp_path, console=False)
+    with pytest.raises(
+        ConfigError, match=r"cannot resume .* holds runs \['seed_0'\], not \['seed_0', 'seed_1'\]"
+    ):
+        train(
+            trainer, make_runs(config, seeds=2), total_steps=100, log_dir=tmp_path, console=False, resume=True
+        )
 
 
 def test_sweep_runs_keep_their_values_and_logs_apart(tmp_path):
@@ -224,11 +231,17 @@ def test_non_finite_values_stop_the_run_with_a_clear_error():
     from rlkit.training import check_finite
 
     names = ["a", "b"]
-    check_finite("sac", 1, {"loss/critic": np.array([np.nan, np.nan]), "learning_steps": np.array([0, 0])}, names)
+    check_finite(
+        "sac", 1, {"loss/critic": np.array([np.nan, np.nan]), "learning_steps": np.array([0, 0])}, names
+    )
     with pytest.raises(FloatingPointError, match=r"chunk 3: loss/critic in \['b'\]"):
-        check_finite("sac", 3, {"loss/critic": np.array([1.0, np.inf]), "learning_steps": np.array([5, 5])}, names)
+        check_finite(
+            "sac", 3, {"loss/critic": np.array([1.0, np.inf]), "learning_steps": np.array([5, 5])}, names
+        )
     # an env whose physics produce NaN: the run stops after the chunk, naming the metric and the run
-    config = sac.SACConfig(hidden_sizes=(8,), learning_starts=50, buffer_size=500, chunk_steps=50, batch_size=16)
+    config = sac.SACConfig(
+        hidden_sizes=(8,), learning_starts=50, buffer_size=500, chunk_steps=50, batch_size=16
+    )
     trainer = sac.make_trainer(config, envs.make("pendulum", g=float("nan")))
     with pytest.raises(FloatingPointError, match=r"nonfinite_obs in \['seed_0'\]"):
         train(trainer, make_runs(config, seeds=1), total_steps=100)
