@@ -247,15 +247,6 @@ class PointMaze(Environment):
                 f"{layout.bounds} of layout {layout.name!r} (agent_radius={p.agent_radius})"
             )
 
-    @staticmethod
-    def wall(start: tuple[float, float], end: tuple[float, float], thickness: float = 0.1) -> Rect:
-        """The block of an axis-aligned wall segment from ``start`` to ``end``, ``thickness`` wide."""
-        (x0, y0), (x1, y1) = start, end
-        if x0 != x1 and y0 != y1:
-            raise ValueError(f"Layout.wall: walls are axis-aligned, got {start} -> {end}")
-        h = thickness / 2
-        return (min(x0, x1) - h, min(y0, y1) - h, max(x0, x1) + h, max(y0, y1) + h)
-
     @classmethod
     def room(cls, size: float = 20.0, **param_overrides) -> PointMaze:
         """The empty square room of side ``size`` (registry id ``point-room``)."""
