@@ -32,6 +32,7 @@ import numpy as np
 
 import envs
 from envs.wrappers import AutoReset
+from experiments.benchmarks.machine import cpu_model
 
 BATCH_SIZES = (1, 64, 1024)
 REPEATS = 5
@@ -127,16 +128,6 @@ def bench_gym_sync_vector(gym_id: str) -> float:
 
 
 # ---------------------------------------------------------------------------------------------- report
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def _fmt(x: float | None) -> str:
     return "—" if x is None else f"{x:,.0f}"
 
@@ -147,7 +138,7 @@ def render_table(rows: list[tuple[str, str, dict[int, float]]], notes: list[str]
         "# Env throughput (env steps / s)",
         "",
         f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
-        f"- machine: {os.cpu_count()} CPU cores (`nproc`: {len(os.sched_getaffinity(0))}), {_cpu_model()}",
+        f"- machine: {os.cpu_count()} CPU cores (`nproc`: {len(os.sched_getaffinity(0))}), {cpu_model()}",
         f"- JAX {jax.__version__} on {device.platform} ({device.device_kind}), Gymnasium {gym.__version__}, "
         f"Python {platform.python_version()}",
         f"- JAX: jit(lax.scan of T steps of vmap(step)), AutoReset + TimeLimit, random actions; T = "

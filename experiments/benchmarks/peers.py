@@ -40,6 +40,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from experiments.benchmarks.machine import cpu_model
+
 ROOT = Path(__file__).resolve().parents[2]
 VENVS = ROOT / ".bench-venvs"
 DEFAULT_OUTPUT = Path(__file__).parent / "results" / "peers.md"
@@ -484,16 +486,6 @@ def _fmt(x, digits=0) -> str:
     return f"{x:,.{digits}f}"
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def render(results: list[dict], versions: dict[str, str], quick: bool, seconds: float, load: str) -> str:
     best: dict[tuple, dict] = {}
     repeats: dict[tuple, list[float]] = {}
@@ -509,7 +501,7 @@ def render(results: list[dict], versions: dict[str, str], quick: bool, seconds: 
         f"- date: {datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds')}; "
         f"{'`--quick`' if quick else 'full run'}, {seconds / 60:.1f} min; load average before / after: {load} / "
         f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}",
-        f"- machine: {os.cpu_count()} CPU cores, {_cpu_model()}, no GPU; the CPU may be shared with other work",
+        f"- machine: {os.cpu_count()} CPU cores, {cpu_model()}, no GPU; the CPU may be shared with other work",
         *[f"- {lib}: {v}" for lib, v in versions.items()],
         f"- **PPO CartPole-v1** (CleanRL / PureJaxRL): MLP {p['hidden'][0]}×{p['hidden'][1]} {p['activation']}, "
         f"separate actor and critic, {p['num_envs']} envs × {p['num_steps']} steps, {p['epochs']} epochs × "
