@@ -50,6 +50,7 @@ from rlkit.configs import ConfigError, param
 from rlkit.distributions import sample_tanh_gaussian
 from rlkit.networks import GaussianActor
 from rlkit.off_policy import (
+    OffPolicyConfig,
     TermScale,
     check_reward_weights,
     make_off_policy_trainer,
@@ -60,40 +61,11 @@ from rlkit.training import Trainer
 
 
 @struct.dataclass
-class SACConfig:
+class SACConfig(OffPolicyConfig):
     # ---- static: shapes and structure (fixed for one compiled program)
-    hidden_sizes: tuple[int, ...] = param((256, 256), static=True)
-    """hidden layer sizes of actor and critics"""
-    num_critics: int = param(2, static=True, low=1)
-    """Q networks in the ensemble (2 = twin critics; RLPD uses 10)"""
     num_min_critics: int = param(2, static=True, low=1)
     """critics drawn at random for the min in the target (REDQ/RLPD); equal to num_critics = min over all"""
-    critic_layer_norm: bool = param(False, static=True)
-    """LayerNorm after every hidden layer of the critics (RLPD)"""
-    multi_critic: bool = param(False, static=True)
-    """one Q output per named reward term (vector-reward envs) instead of one on the weighted sum"""
-    separate_term_critics: bool = param(False, static=True)
-    """multi_critic: a separate network per reward term (and critic) instead of one K-output head per critic"""
-    term_normalization: str = param("per_term", static=True, choices=("per_term", "none"))
-    """multi_critic with >= 2 terms: divide each term's Q in the actor objective by the running std of its TD
-    targets ("per_term") or use raw Q-values ("none")"""
-    num_envs: int = param(1, static=True, low=1)
-    """parallel envs per run"""
-    chunk_steps: int = param(1000, static=True, low=1)
-    """vector-env steps in one compiled chunk (logs and checkpoints happen between chunks)"""
-    buffer_size: int = param(1_000_000, static=True, low=1)
-    """replay capacity in transitions"""
-    batch_size: int = param(256, static=True, low=1)
-    """transitions per gradient step"""
-    learning_starts: int = param(5000, static=True, low=0)
-    """env steps of uniformly random actions before learning (CleanRL 5e3)"""
-    updates_per_step: int = param(1, static=True, low=1)
-    """gradient steps per vector-env step (update-to-data ratio × num_envs)"""
     # ---- sweepable: leaves of the pytree, vmapped over the runs axis
-    gamma: float = param(0.99, low=0.0, high=1.0)
-    """discount"""
-    tau: float = param(0.005, low=0.0, high=1.0)
-    """Polyak factor of the target critics"""
     policy_lr: float = param(3e-4, low=0.0, low_inclusive=False)
     """actor learning rate (CleanRL)"""
     q_lr: float = param(1e-3, low=0.0, low_inclusive=False)
@@ -104,12 +76,6 @@ class SACConfig:
     """learn the temperature to hit the target entropy; False keeps alpha = init_alpha"""
     target_entropy_scale: float = param(1.0, low=0.0)
     """target entropy = -scale * |A|"""
-    reward_weights: tuple[float, ...] | None = param(None, static=True)
-    """per-term weights for vector rewards (None = all 1), in spec.reward_names order"""
-    q_scale_rate: float = param(0.01, low=0.0, high=1.0, low_inclusive=False)
-    """rate of the moving averages behind each term's scale (TD-MPC2's running scale uses 0.01)"""
-    q_scale_floor: float = param(0.01, low=0.0, low_inclusive=False)
-    """smallest per-term scale (reward units): caps how much a near-constant term is amplified"""
 
 
 @struct.dataclass

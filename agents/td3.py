@@ -26,6 +26,7 @@ from envs.spaces import Box
 from rlkit.configs import ConfigError, param
 from rlkit.networks import DeterministicActor
 from rlkit.off_policy import (
+    OffPolicyConfig,
     TermScale,
     check_reward_weights,
     make_off_policy_trainer,
@@ -36,42 +37,13 @@ from rlkit.training import Trainer
 
 
 @struct.dataclass
-class TD3Config:
+class TD3Config(OffPolicyConfig):
     # ---- static
-    hidden_sizes: tuple[int, ...] = param((256, 256), static=True)
-    """hidden layer sizes of actor and critics"""
-    num_critics: int = param(2, static=True, low=1)
-    """Q networks (2 = clipped double Q)"""
-    critic_layer_norm: bool = param(False, static=True)
-    """LayerNorm after every hidden layer of the critics"""
-    multi_critic: bool = param(False, static=True)
-    """one Q output per named reward term (vector-reward envs)"""
-    separate_term_critics: bool = param(False, static=True)
-    """multi_critic: a separate network per reward term (and critic) instead of one K-output head per critic"""
-    term_normalization: str = param("per_term", static=True, choices=("per_term", "none"))
-    """multi_critic with >= 2 terms: divide each term's Q in the actor objective by the running std of its TD
-    targets ("per_term") or use raw Q-values ("none")"""
     policy_frequency: int = param(2, static=True, low=1)
     """critic steps per actor / target step (the policy delay)"""
-    num_envs: int = param(1, static=True, low=1)
-    """parallel envs per run"""
-    chunk_steps: int = param(1000, static=True, low=1)
-    """vector-env steps in one compiled chunk"""
-    buffer_size: int = param(1_000_000, static=True, low=1)
-    """replay capacity in transitions"""
-    batch_size: int = param(256, static=True, low=1)
-    """transitions per gradient step"""
     learning_starts: int = param(25_000, static=True, low=0)
     """env steps of uniformly random actions before learning (CleanRL 25e3)"""
-    updates_per_step: int = param(1, static=True, low=1)
-    """gradient steps per vector-env step"""
-    reward_weights: tuple[float, ...] | None = param(None, static=True)
-    """per-term weights for vector rewards (None = all 1)"""
     # ---- sweepable
-    gamma: float = param(0.99, low=0.0, high=1.0)
-    """discount"""
-    tau: float = param(0.005, low=0.0, high=1.0)
-    """Polyak factor of the targets"""
     learning_rate: float = param(3e-4, low=0.0, low_inclusive=False)
     """actor and critic learning rate"""
     exploration_noise: float = param(0.1, low=0.0)
@@ -80,10 +52,6 @@ class TD3Config:
     """std of the target smoothing noise, in units of the action half-range"""
     noise_clip: float = param(0.5, low=0.0)
     """clip of the target smoothing noise, in units of the action half-range"""
-    q_scale_rate: float = param(0.01, low=0.0, high=1.0, low_inclusive=False)
-    """rate of the moving averages behind each term's scale (TD-MPC2's running scale uses 0.01)"""
-    q_scale_floor: float = param(0.01, low=0.0, low_inclusive=False)
-    """smallest per-term scale (reward units): caps how much a near-constant term is amplified"""
 
 
 @struct.dataclass

@@ -35,11 +35,54 @@ from flax import struct
 from agents.base import Agent
 from envs.core import Environment, EnvSpec
 from rlkit.buffers import make_replay_buffer
-from rlkit.configs import ConfigError
+from rlkit.configs import ConfigError, param
 from rlkit.evaluation import evaluate_policy
 from rlkit.networks import QEnsemble
 from rlkit.rollout import episode_metrics, finish_episode_metrics, wrap_for_rollout
 from rlkit.training import Trainer
+
+
+@struct.dataclass
+class OffPolicyConfig:
+    """Fields every off-policy learner shares: the critic structure, the multi-critic options, the loop
+    (``make_off_policy_trainer`` and ``rlkit.host_loop`` read these), γ, τ and reward weights. Learners
+    subclass it and add their own fields (and may redeclare a default, e.g. TD3's ``learning_starts``)."""
+
+    hidden_sizes: tuple[int, ...] = param((256, 256), static=True)
+    """hidden layer sizes of actor and critics"""
+    num_critics: int = param(2, static=True, low=1)
+    """Q networks in the ensemble (2 = twin critics; RLPD uses 10)"""
+    critic_layer_norm: bool = param(False, static=True)
+    """LayerNorm after every hidden layer of the critics (RLPD)"""
+    multi_critic: bool = param(False, static=True)
+    """one Q output per named reward term (vector-reward envs) instead of one on the weighted sum"""
+    separate_term_critics: bool = param(False, static=True)
+    """multi_critic: a separate network per reward term (and critic) instead of one K-output head per critic"""
+    term_normalization: str = param("per_term", static=True, choices=("per_term", "none"))
+    """multi_critic with >= 2 terms: divide each term's Q in the actor objective by the running std of its TD
+    targets ("per_term") or use raw Q-values ("none")"""
+    num_envs: int = param(1, static=True, low=1)
+    """parallel envs per run"""
+    chunk_steps: int = param(1000, static=True, low=1)
+    """vector-env steps in one compiled chunk (logs and checkpoints happen between chunks)"""
+    buffer_size: int = param(1_000_000, static=True, low=1)
+    """replay capacity in transitions"""
+    batch_size: int = param(256, static=True, low=1)
+    """transitions per gradient step"""
+    learning_starts: int = param(5000, static=True, low=0)
+    """env steps of uniformly random actions before learning (CleanRL 5e3)"""
+    updates_per_step: int = param(1, static=True, low=1)
+    """gradient steps per vector-env step (update-to-data ratio × num_envs)"""
+    gamma: float = param(0.99, low=0.0, high=1.0)
+    """discount"""
+    tau: float = param(0.005, low=0.0, high=1.0)
+    """Polyak factor of the target networks"""
+    reward_weights: tuple[float, ...] | None = param(None, static=True)
+    """per-term weights for vector rewards (None = all 1), in spec.reward_names order"""
+    q_scale_rate: float = param(0.01, low=0.0, high=1.0, low_inclusive=False)
+    """rate of the moving averages behind each term's scale (TD-MPC2's running scale uses 0.01)"""
+    q_scale_floor: float = param(0.01, low=0.0, low_inclusive=False)
+    """smallest per-term scale (reward units): caps how much a near-constant term is amplified"""
 
 
 @struct.dataclass
