@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint lock bench-envs bench-buffers bench-peers reproduce clean
+.PHONY: run test lint lock bench-envs bench-buffers bench-peers reproduce multi-critic clean
 
 # constraints.txt pins every dependency to the versions the suite was last run with (regenerate it with
 # `make lock` after changing dependencies), so a fresh machine and CI install exactly what was tested.
@@ -39,6 +39,9 @@ bench-peers: $(PY)
 
 reproduce: $(PY)
 	$(PY) -m experiments.reproduce.foundation
+
+multi-critic: $(PY)
+	$(PY) -m experiments.multi_critic_push2d
 
 clean:
 	rm -rf $(VENV) runs

@@ -5,20 +5,27 @@
 SLIM (Skill Learning with Multiple Critics) argues that when an agent must satisfy several rewards at once, summing
 them into one scalar lets the terms interfere, while one critic per term, with each term's advantages normalized
 and then combined with weights, learns all of them. ``push2d``'s terms differ in scale and timing: ``reach``
-(dense, always negative), ``push`` (sparse: paid only while the block is on the goal), ``safety`` (a penalty on
-rare speed / off-table violations) and ``control`` (small, every step). For PPO and SAC, three variants with the
-same budget, network sizes and weights:
+(dense, always negative), ``push`` (a +5 bonus when the block reaches the goal, plus a small dense progress term),
+``safety`` (a penalty on speed / off-table violations) and ``control`` (small, every step). For PPO and SAC, three
+variants with the same budget, network sizes and weights:
 
 - ``single critic (sum)``: ``multi_critic=False``, one critic on the weighted sum of the terms;
 - ``multi-critic, no norm``: one critic (value / Q output) per term, ``term_normalization="none"`` — PPO sums the
   raw per-term advantages and normalizes only the sum (as the single critic does), SAC sums raw Q-values;
-- ``multi-critic, per-term norm``: the same critics, each term normalized before weighting (PPO: per-term
-  advantage normalization, SLIM; SAC: each term's Q divided by the running std of its TD targets).
+- ``multi-critic, per-term norm``: the same critics, each term normalized before weighting (PPO, SLIM: each
+  term's rewards scaled by its own return std so every critic learns O(1) targets, then each term's advantages
+  normalized over the minibatch; SAC: each term's Q divided by the running std of its TD targets in the actor);
+- PPO only, ``multi-critic, advantage norm only``: per-term advantage normalization with critics on raw rewards,
+  to separate the two halves of PPO's per-term normalization.
+
+Two settings of the same task: the terms at their native scales, and the reach term ×10 (distances in other
+units). The second is the scale mismatch SLIM's normalization is meant for; the first checks what it costs when
+the scales are already comparable.
 
 Each variant is one compiled program with all seeds vmapped. Reported per variant: IQM over seeds with 95%
-percentile-bootstrap CIs (``rlkit.statistics``) of the deterministic policy's success rate (block on the goal at
-the end of the episode), safety violations per episode and per-term returns, each seed's value being the mean of
-its last 3 evaluations (10 episodes each); plus a learning-curve figure. Written to ``experiments/results/
+percentile-bootstrap CIs (``rlkit.statistics``) of the deterministic policy's success rate (the block reached the
+goal), safety violations per episode and per-term returns, each seed's value being the mean of its last 3
+evaluations (10 episodes each); plus a learning-curve figure. Written to ``experiments/results/
 multi_critic_push2d.{md,png}`` (``--quick``: a smoke test with a tiny budget, written with a ``_quick`` suffix).
 """
 
@@ -43,21 +50,50 @@ from rlkit.sweeps import make_runs
 from rlkit.training import train
 
 OUT = Path(__file__).parent / "results"
-#: push2d constructor overrides (the rest are the env's defaults): shorter episodes, a slightly larger goal
-ENV_PARAMS = {"max_episode_steps": 50, "goal_radius": 0.15}
-#: reward-term weights, the same for every variant (on raw rewards for the sum, on normalized terms otherwise)
+#: push2d overrides shared by every setting: 50-step episodes, a goal of radius 0.2, success ends the episode with
+#: a +5 bonus and a small dense progress term (block-to-goal distance gained per step), so that at least one
+#: variant learns to push within the budget (with the purely sparse defaults none did; see the README)
+ENV_PARAMS = {
+    "max_episode_steps": 50,
+    "goal_radius": 0.2,
+    "terminate_on_success": True,
+    "push_reward": 5.0,
+    "push_progress_weight": 1.0,
+}
+#: the same task with the reach term in two units: its native scale, and ×10 (as if distances were measured in
+#: decimetres). A learner that balances terms by their scale should not care; a plain sum should.
+SETTINGS = {"native scales": {}, "reach ×10": {"reach_weight": 10.0}}
+#: reward-term weights, the same for every variant and setting (on raw rewards for the sum, on normalized terms
+#: otherwise)
 WEIGHTS = {"reach": 1.0, "push": 1.0, "safety": 1.0, "control": 0.1}
+#: learner -> variant -> config changes. PPO's ``normalize_reward`` divides each value term's rewards by the running
+#: std of its own discounted return (one term for the sum): on for the single critic (CleanRL's continuous default,
+#: the strongest standard baseline) and for SLIM, whose per-term normalization is then complete — each critic learns
+#: O(1) targets and each term's advantages are normalized before the weights; the "advantage norm only" row
+#: normalizes the advantages but leaves the critics on raw rewards (measured: not enough, see the README).
 VARIANTS = {
-    "single critic (sum)": dict(multi_critic=False),
-    "multi-critic, no norm": dict(multi_critic=True, term_normalization="none"),
-    "multi-critic, per-term norm": dict(multi_critic=True, term_normalization="per_term"),
+    "PPO": {
+        "single critic (sum)": dict(multi_critic=False, normalize_reward=True),
+        "multi-critic, no norm": dict(multi_critic=True, term_normalization="none", normalize_reward=False),
+        "multi-critic, advantage norm only": dict(
+            multi_critic=True, term_normalization="per_term", normalize_reward=False
+        ),
+        "multi-critic, per-term norm": dict(
+            multi_critic=True, term_normalization="per_term", normalize_reward=True
+        ),
+    },
+    "SAC": {
+        "single critic (sum)": dict(multi_critic=False),
+        "multi-critic, no norm": dict(multi_critic=True, term_normalization="none"),
+        "multi-critic, per-term norm": dict(multi_critic=True, term_normalization="per_term"),
+    },
 }
 LAST_EVALS = 3
 
 
 def learners(quick: bool, weights: tuple[float, ...]):
     """``name -> (make_trainer, base config, total env steps, eval every n chunks)``."""
-    ppo_steps = 40_960 if quick else 307_200
+    ppo_steps = 40_960 if quick else 1_228_800
     ppo_config = ppo.continuous_config(
         num_envs=16,
         num_steps=64,
@@ -66,10 +102,9 @@ def learners(quick: bool, weights: tuple[float, ...]):
         iterations_per_chunk=5,
         learning_rate=3e-4,
         anneal_steps=ppo_steps,
-        normalize_reward=False,  # it would rescale each term by its own return std: a per-term normalization
         reward_weights=weights,
     )
-    sac_steps = 4_000 if quick else 30_000
+    sac_steps = 4_000 if quick else 50_000
     sac_config = sac.SACConfig(
         hidden_sizes=(64, 64),
         num_envs=2,
@@ -80,7 +115,7 @@ def learners(quick: bool, weights: tuple[float, ...]):
         reward_weights=weights,
     )
     return {
-        "PPO": (ppo.make_trainer, ppo_config, ppo_steps, 2),
+        "PPO": (ppo.make_trainer, ppo_config, ppo_steps, 4),
         "SAC": (sac.make_trainer, sac_config, sac_steps, 1),
     }
 
@@ -98,37 +133,36 @@ def run_variant(make_trainer, config, env, seeds, steps, eval_every):
 
 
 def main(seeds: int = 5, quick: bool = False) -> str:
-    env = envs.make("push2d", **ENV_PARAMS)
-    names = env.spec.reward_names
-    weights = weights_for(env.spec, WEIGHTS)
-    metrics = ["eval_success", "eval_success_any", "eval_safety_violations"]
-    metrics += [f"eval_return/{n}" for n in names]
-    headers = ["success", "success (any step)", "violations / episode"] + [f"return: {n}" for n in names]
+    names = envs.make("push2d").spec.reward_names
+    weights = weights_for(envs.make("push2d").spec, WEIGHTS)
+    metrics = ["eval_success", "eval_safety_violations"] + [f"eval_return/{n}" for n in names]
+    headers = ["success", "violations / episode"] + [f"return: {n}" for n in names]
     rows, panels, times = [], {}, {}
     total_start = time.perf_counter()
-    for learner, (make_trainer, base, steps, eval_every) in learners(quick, weights).items():
-        panels[f"{learner}: success rate"] = {}
-        panels[f"{learner}: safety violations / episode"] = {}
-        for variant, changes in VARIANTS.items():
-            config = base.replace(**changes)
-            steps_at, curves, seconds = run_variant(make_trainer, config, env, seeds, steps, eval_every)
-            times[(learner, variant)] = seconds
-            final = {k: np.mean(curves[k][:, -LAST_EVALS:], axis=1) for k in metrics}  # [seeds]
-            rows.append([learner, variant] + [format_ci(*bootstrap_ci(final[k])) for k in metrics])
-            panels[f"{learner}: success rate"][variant] = (steps_at, curves["eval_success"])
-            panels[f"{learner}: safety violations / episode"][variant] = (
-                steps_at,
-                curves["eval_safety_violations"],
-            )
-            print(f"{learner:4s} {variant:28s} {seconds:6.0f} s  " + "  ".join(rows[-1][2:5]), flush=True)
+    specs = learners(quick, weights)
+    for setting, overrides in SETTINGS.items():
+        env = envs.make("push2d", **ENV_PARAMS, **overrides)
+        for learner, (make_trainer, base, steps, eval_every) in specs.items():
+            success = panels.setdefault(f"{learner}, {setting}: success rate", {})
+            for variant, changes in VARIANTS[learner].items():
+                config = base.replace(**changes)
+                steps_at, curves, seconds = run_variant(make_trainer, config, env, seeds, steps, eval_every)
+                times[(setting, learner, variant)] = seconds
+                final = {k: np.mean(curves[k][:, -LAST_EVALS:], axis=1) for k in metrics}  # [seeds]
+                cells = [format_ci(*bootstrap_ci(final[k])) for k in metrics]
+                rows.append([setting, learner, variant] + cells)
+                success[variant] = (steps_at, curves["eval_success"])
+                print(f"{setting:13s} {learner:4s} {variant:28s} {seconds:5.0f} s  " + "  ".join(cells[:3]))
     wall = time.perf_counter() - total_start
 
     suffix = "_quick" if quick else ""
     OUT.mkdir(parents=True, exist_ok=True)
     figure = plot_learning_curve_panels(
-        panels, OUT / f"multi_critic_push2d{suffix}.png", ylabel="deterministic policy, 10 episodes"
+        panels,
+        OUT / f"multi_critic_push2d{suffix}.png",
+        ylabel="success rate (deterministic, 10 episodes)",
+        columns=len(specs),
     )
-    budgets = {name: spec[2] for name, spec in learners(quick, weights).items()}
     lines = [
         "# Multi-critic vs single critic on push2d (SLIM's claim)",
         "",
@@ -137,19 +171,20 @@ def main(seeds: int = 5, quick: bool = False) -> str:
         f"{os.cpu_count()} CPU cores · JAX {jax.__version__} on {jax.default_backend()} · wall {wall:.0f} s",
         "",
         f"- env: `envs.make('push2d', {', '.join(f'{k}={v}' for k, v in ENV_PARAMS.items())})`, other params "
-        "default; reward weights " + ", ".join(f"{k} {v:g}" for k, v in WEIGHTS.items()),
-        f"- budget per run: PPO {budgets['PPO']:,} env steps, SAC {budgets['SAC']:,} env steps; {seeds} seeds "
-        "per variant, vmapped in one program",
+        "default; setting *reach ×10* adds `reach_weight=10` (the same task, reach in other units)",
+        "- reward weights, the same for every row: " + ", ".join(f"{k} {v:g}" for k, v in WEIGHTS.items()),
+        f"- budget per run: PPO {specs['PPO'][2]:,} env steps, SAC {specs['SAC'][2]:,} env steps; {seeds} seeds "
+        "per row, vmapped in one program",
         f"- each cell: IQM over seeds [95% percentile-bootstrap CI]; a seed's value is the mean of its last "
-        f"{LAST_EVALS} evaluations of the deterministic policy (10 episodes each); success = block on the goal "
-        "at the episode's end",
+        f"{LAST_EVALS} evaluations of the deterministic policy (10 episodes each); success = the block reached "
+        "the goal (which ends the episode); returns are raw (unweighted) per-term episode returns",
         "",
-        "| learner | variant | " + " | ".join(headers) + " |",
-        "|---|---|" + "---:|" * len(headers),
+        "| setting | learner | variant | " + " | ".join(headers) + " |",
+        "|---|---|---|" + "---:|" * len(headers),
     ]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     lines += ["", "Wall time per program (compile + train + evaluations):", ""]
-    lines += [f"- {learner}, {variant}: {s:.0f} s" for (learner, variant), s in times.items()]
+    lines += [f"- {s_}, {learner}, {variant}: {t:.0f} s" for (s_, learner, variant), t in times.items()]
     lines += ["", f"![learning curves]({Path(figure).name})", ""]
     text = "\n".join(lines)
     (OUT / f"multi_critic_push2d{suffix}.md").write_text(text)

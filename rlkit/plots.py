@@ -68,11 +68,16 @@ def plot_learning_curve_panels(
     *,
     xlabel: str = "env steps",
     ylabel: str = "episode return",
+    columns: int | None = None,
 ) -> str:
     """Write a PNG with one panel per entry of ``panels`` (``title -> curves``, drawn as in
-    ``plot_learning_curves``), side by side with a shared y label."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), dpi=120, squeeze=False)
-    for ax, (title, curves) in zip(axes[0], panels.items()):
+    ``plot_learning_curves``), in a grid of ``columns`` panels per row (default: one row)."""
+    columns = len(panels) if columns is None else max(1, min(columns, len(panels)))
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(6 * columns, 4 * rows), dpi=120, squeeze=False)
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    for ax, (title, curves) in zip(axes.flat, panels.items()):
         for label, (steps, values) in curves.items():
             mean, lo, hi = mean_ci(values)
             n = np.atleast_2d(values).shape[0]

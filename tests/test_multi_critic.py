@@ -138,6 +138,67 @@ def test_off_policy_per_term_metrics_and_separate_term_critics():
 SMALL = dict(num_envs=4, num_steps=16, num_minibatches=2, update_epochs=2, iterations_per_chunk=1)
 
 
+@pytest.mark.parametrize("normalization", ["per_term", "none"])
+def test_ppo_per_term_normalization_makes_the_policy_update_independent_of_a_term_scale(normalization):
+    """PPO analogue of the SAC test: scale one term's advantages by 1000 in a minibatch (with vf_coef = 0 the
+    value loss plays no part): per-term normalization gives exactly the same policy update; without it the
+    scaled term dominates the update."""
+    spec = envs.make("push2d").spec
+    push = spec.reward_names.index("push")
+    config = ppo.continuous_config(hidden_sizes=(32,), multi_critic=True, vf_coef=0.0, max_grad_norm=1e6)
+    agent = ppo.make_ppo(config.replace(term_normalization=normalization), spec)
+    state = agent.init(jax.random.key(0))
+    k = jax.random.split(jax.random.key(1), 4)
+    n, terms = 64, len(spec.reward_names)
+    obs = jax.random.normal(k[0], (n, 10))
+    action, log_prob, value = jax.vmap(agent.sample, in_axes=(None, 0, 0))(
+        state, obs, jax.random.split(k[1], n)
+    )
+    advantage = jax.random.normal(k[2], (n, terms))
+    batch = dict(obs=obs, action=action, log_prob=log_prob + 0.01 * jax.random.normal(k[3], (n,)))
+    batch |= dict(value=value, advantage=advantage, **{"return": value + advantage})
+    scaled = dict(batch, advantage=advantage.at[:, push].multiply(1000.0))
+    new, _ = jax.jit(agent.update)(state, batch, jax.random.key(2))
+    new_scaled, _ = jax.jit(agent.update)(state, scaled, jax.random.key(2))
+    step = np.concatenate(
+        [np.ravel(a - b) for a, b in zip(jax.tree.leaves(new.params), jax.tree.leaves(state.params))]
+    )
+    step_scaled = np.concatenate(
+        [np.ravel(a - b) for a, b in zip(jax.tree.leaves(new_scaled.params), jax.tree.leaves(state.params))]
+    )
+    if normalization == "per_term":
+        np.testing.assert_allclose(step_scaled, step, atol=1e-7)
+    else:
+        cosine = step @ step_scaled / np.linalg.norm(step) / np.linalg.norm(step_scaled)
+        assert cosine < 0.9, cosine
+
+
+def test_ppo_per_term_reward_normalization_gives_every_critic_the_same_targets_whatever_a_term_units():
+    """With multi_critic and normalize_reward, each term's rewards are divided by its own return std: training on
+    push2d with the reach term in units ×10 gives (nearly) the same critic targets and policy, while the single
+    critic's normalized sum changes (reach dominates it)."""
+    results = {}
+    for multi in (True, False):
+        config = ppo.continuous_config(**SMALL, multi_critic=multi, normalize_reward=True)
+        for scale in (1.0, 10.0):
+            env = envs.make("push2d", reach_weight=scale)
+            trainer = ppo.make_trainer(config, env)
+            state, metrics = jax.jit(trainer.run_chunk)(config, trainer.init(config, jax.random.key(0)))
+            results[multi, scale] = (state.agent_state.params["params"], state.return_stats)
+    for multi in (True, False):
+        (params_1, stats_1), (params_10, stats_10) = results[multi, 1.0], results[multi, 10.0]
+        assert stats_1.var.shape == ((4,) if multi else (1,))
+        policy = lambda p: [np.ravel(x) for k, v in p.items() if k != "MLP_1" for x in jax.tree.leaves(v)]  # noqa: E731
+        actor, actor_10 = policy(params_1), policy(params_10)  # MLP_1 is the value network
+        diff = max(float(np.max(np.abs(a - b))) for a, b in zip(actor, actor_10, strict=True))
+        if multi:
+            np.testing.assert_allclose(stats_10.var[0], 100 * stats_1.var[0], rtol=1e-3)
+            np.testing.assert_allclose(stats_10.var[1:], stats_1.var[1:], rtol=1e-5)
+            assert diff < 1e-4, diff
+        else:
+            assert diff > 1e-3, diff
+
+
 def test_ppo_term_normalization_none_is_exact_with_one_term_and_differs_with_several():
     cartpole = envs.make("cartpole")
     plain = ppo.PPOConfig(**SMALL)
@@ -255,3 +316,16 @@ def test_bad_input_names_the_env_reward_terms():
         validate(sac.SACConfig(term_normalization="batch"))
     # allowed: multi-critic on a one-term env without weights (it is the base learner exactly)
     sac.make_trainer(sac.SACConfig(multi_critic=True), pendulum)
+
+
+def test_learning_curve_panels_grid(tmp_path):
+    """The experiment's figure: panels in a grid of ``columns`` per row, unused cells hidden."""
+    import matplotlib.image
+
+    from rlkit.plots import plot_learning_curve_panels
+
+    steps = np.arange(1, 6) * 100
+    curves = {"a": (steps, np.random.default_rng(0).random((3, 5))), "b": (steps, np.ones((3, 5)))}
+    path = plot_learning_curve_panels({f"panel {i}": curves for i in range(3)}, tmp_path / "f.png", columns=2)
+    height, width, _ = matplotlib.image.imread(path).shape
+    assert (width, height) == (2 * 6 * 120, 2 * 4 * 120)
