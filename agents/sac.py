@@ -31,6 +31,11 @@ scale. Multiplying one term's reward by c multiplies its Q and σ by c, so the a
 yet received) is amplified at most 1/floor times. With one term there is nothing to balance: normalization is
 off, and the learner is plain SAC exactly (tested); ``term_normalization="none"`` gives the unnormalized
 multi-critic ablation.
+
+Measured limit (``experiments/multi_critic_push2d.py``, README): on push2d this actor-side scaling does *not* beat
+the single critic — σ of the small terms (push, safety, control: 0.1–0.2) is ~100× below reach's, so their
+still-inaccurate Q estimates dominate the actor and reaching collapses. PPO's recipe that does work (per-term
+normalized critic targets *and* normalized combination) has no SAC counterpart here yet.
 """
 
 from __future__ import annotations
