@@ -133,8 +133,8 @@ def run_variant(make_trainer, config, env, seeds, steps, eval_every):
 
 
 def main(seeds: int = 5, quick: bool = False) -> str:
-    names = envs.make("push2d").spec.reward_names
-    weights = weights_for(envs.make("push2d").spec, WEIGHTS)
+    spec = envs.make("push2d").spec
+    names, weights = spec.reward_names, weights_for(spec, WEIGHTS)
     metrics = ["eval_success", "eval_safety_violations"] + [f"eval_return/{n}" for n in names]
     headers = ["success", "violations / episode"] + [f"return: {n}" for n in names]
     rows, panels, times = [], {}, {}
