@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import multiprocessing
+import pickle
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -182,6 +183,23 @@ class _ObservationShapeGuard(gymnasium.Wrapper):
         self._episode_step += 1
         obs, info = self._check(obs, info, f"at step {self._episode_step} of its episode")
         return obs, reward, terminated, truncated, info
+
+    # Snapshots run inside the sub-env (so inside an async worker too, through ``VectorEnv.call``): the env is
+    # pickled where it lives and only bytes cross the pipe.
+    def rlkit_snapshot(self) -> tuple[bytes | None, str]:
+        """``(pickled state of the wrapped env, "")``, or ``(None, why)`` when it cannot be pickled."""
+        try:
+            return pickle.dumps((self.env, self._episode_step)), ""
+        except Exception as err:  # any pickling failure means "cannot snapshot", never a crash
+            return None, f"{type(err).__name__}: {err}".splitlines()[0]
+
+    rlkit_pending_restore: bytes | None = None  # a class attribute, so Gymnasium's set_attr sets it here
+
+    def rlkit_apply_restore(self) -> None:
+        env, self._episode_step = pickle.loads(self.rlkit_pending_restore)
+        self.rlkit_pending_restore = None
+        self.env.close()
+        self.env = env
 
 
 def _pop_shape_errors(info: dict) -> list[str]:
@@ -404,6 +422,32 @@ class GymnasiumVectorEnv:
             raise ValueError(
                 f"Gymnasium env {self.id!r} returned non-finite (NaN or inf) {what} at {where} in envs {bad.tolist()}"
             )
+
+    def snapshot(self) -> tuple[bytes | None, str]:
+        """The state of every copy and of the bridge's episode statistics as bytes, for a checkpoint — or
+        ``(None, why)`` when a copy cannot be pickled (e.g. it holds a handle to an external simulator). Gymnasium
+        has no general state API; pickling the env objects is as far as it allows: it restores an env exactly
+        when its whole state lives in Python / NumPy objects (classic control, and any env whose simulator
+        pickles), including each env's ``np_random``."""
+        if self._steps is None:
+            return None, "the env has not been reset"
+        parts = self.vector_env.call("rlkit_snapshot")
+        failed = [why for blob, why in parts if blob is None]
+        if failed:
+            return None, failed[0]
+        mine = (self._steps, self._running_return.copy(), self._running_length.copy())
+        return pickle.dumps(([blob for blob, _ in parts], mine)), ""
+
+    def restore(self, blob: bytes) -> None:
+        """Put every copy back into the state ``snapshot`` saved (same ``num_envs``)."""
+        parts, (steps, ret, length) = pickle.loads(blob)
+        if len(parts) != self.num_envs:
+            raise ValueError(f"{self!r}: the snapshot holds {len(parts)} envs, not {self.num_envs}")
+        # Gymnasium's call() passes the same arguments to every copy, set_attr() one value each: hand each
+        # copy its bytes first, then let it unpickle them where it lives
+        self.vector_env.set_attr("rlkit_pending_restore", list(parts))
+        self.vector_env.call("rlkit_apply_restore")
+        self._steps, self._running_return, self._running_length = steps, ret, length
 
     def render(self) -> np.ndarray:
         """One frame per copy, ``uint8[num_envs, H, W, 3]`` (make the env with ``gym_kwargs={"render_mode":

@@ -53,6 +53,9 @@ class RunArgs:
     """chunks between checkpoints (and one at the end)"""
     eval_every: int = 1
     """chunks between deterministic evaluations, plus one after the last chunk (0 = never)"""
+    async_envs: bool = False
+    """gymnasium: envs only: step the runs × num_envs sub-envs in worker processes (AsyncVectorEnv) instead of
+    one after another in this process — for envs whose step is expensive (MuJoCo)"""
 
 
 def _agents() -> dict[str, tuple[type, Any, Any]]:
@@ -99,16 +102,7 @@ def run(args: RunArgs, config) -> dict:
     sweep = parse_sweep(config_cls, args.sweep)
     log_dir = Path(args.log_dir)
     record = {"run_args": dataclasses.asdict(args), "config": configs.to_dict(config)}
-
-    if args.env.startswith(envs.registry.GYMNASIUM_PREFIX):
-        return _run_host(args, config, make_agent, record)
-    env = envs.make(args.env)
-    trainer = make_trainer(config, env)  # validates the agent against the env's spaces and reward terms
-    runs = make_runs(config, seeds=args.seeds, sweep=sweep)
-    start = time.perf_counter()
-    result = train(
-        trainer,
-        runs,
+    common = dict(
         total_steps=args.total_steps,
         log_dir=log_dir,
         checkpoint_every=args.checkpoint_every,
@@ -116,6 +110,28 @@ def run(args: RunArgs, config) -> dict:
         eval_every=args.eval_every,
         config_record=record,
     )
+
+    if args.env.startswith(envs.registry.GYMNASIUM_PREFIX):
+        from rlkit.host_loop import train_host
+
+        def make_env(n: int):
+            return envs.make(args.env, num_envs=n, asynchronous=args.async_envs)
+
+        with make_env(1) as probe:  # validate the agent against the env's spaces before anything starts
+            spec = probe.spec
+        validate = getattr(sys.modules[make_agent.__module__], "validate", None)
+        if validate is not None:
+            validate(config, spec)
+        runs = make_runs(config, seeds=args.seeds, sweep=sweep)
+        start = time.perf_counter()
+        result = train_host(make_agent, runs, make_env, **common)
+    else:
+        env = envs.make(args.env)
+        trainer = make_trainer(config, env)  # validates the agent against the env's spaces and reward terms
+        spec = env.spec
+        runs = make_runs(config, seeds=args.seeds, sweep=sweep)
+        start = time.perf_counter()
+        result = train(trainer, runs, **common)
     seconds = time.perf_counter() - start
     first_run = jax.tree.map(lambda x: x[0], result.state.agent_state)
     run_config = config.replace(
@@ -126,37 +142,8 @@ def run(args: RunArgs, config) -> dict:
         obs_stats = jax.tree.map(lambda x: x[0], obs_stats)
     else:
         obs_stats = None
-    export_agent(log_dir / "agent.rlkit", args.agent, run_config, first_run, env.spec, obs_stats=obs_stats)
+    export_agent(log_dir / "agent.rlkit", args.agent, run_config, first_run, spec, obs_stats=obs_stats)
     return _summarize(args, runs.names, log_dir, result.steps, seconds)
-
-
-def _run_host(args: RunArgs, config, make_agent, record) -> dict:
-    from rlkit.host_loop import train_host
-
-    gym_id = args.env[len(envs.registry.GYMNASIUM_PREFIX) :]
-    names, start = [], time.perf_counter()
-    for seed in range(args.seeds):  # host envs cannot be vmapped: seeds run one after another
-        env = envs.make(args.env, num_envs=config.num_envs)
-        with env:
-            result = train_host(
-                make_agent,
-                config,
-                env,
-                total_steps=args.total_steps,
-                seed=seed,
-                log_dir=Path(args.log_dir) / f"host_seed_{seed}",
-                resume=args.resume,
-                checkpoint_every=args.checkpoint_every,
-            )
-            if seed == 0:
-                export_agent(
-                    Path(args.log_dir) / "agent.rlkit", args.agent, config, result.state.agent_state, env.spec
-                )
-        names.append(f"host_seed_{seed}/seed_{seed}")
-    (Path(args.log_dir) / "config.json").write_text(
-        json.dumps(record | {"gymnasium_id": gym_id}, indent=2, default=str)
-    )
-    return _summarize(args, names, Path(args.log_dir), result.steps, time.perf_counter() - start)
 
 
 def _summarize(args: RunArgs, names, log_dir: Path, steps: int, seconds: float) -> dict:

@@ -1,24 +1,43 @@
-"""The host training loop for Gymnasium envs (MuJoCo, Meta-World, any user env) with off-policy learners.
+"""The host training loop for Gymnasium envs (MuJoCo, Meta-World, any user env), off-policy and on-policy.
 
-The env steps on the host through ``envs.gymnasium_bridge.GymnasiumVectorEnv``; the agent's ``act`` and one fused
-``add + update`` function are jitted, with the replay buffer and learner state on the device and donated, so a
-step costs one env step on the host and two dispatches (act; learn) — no Python-side learning logic. The same
-``make_agent(config, spec)`` and the same ``rlkit.off_policy.example_transition`` as the on-device loop are used,
-so an agent trained here is the same agent (and exports the same way).
+The env steps on the host through ``envs.gymnasium_bridge.GymnasiumVectorEnv``; everything else is the same
+agent as on device, jitted, with its state (and replay buffer) on the device and donated:
 
-Logging mirrors ``rlkit.training``: a chunk is ``config.chunk_steps`` vector-env steps, after which metrics are
-logged and, every ``checkpoint_every`` chunks, the learner state, buffer, RNG key and counters are checkpointed.
-Resume restores all of that; the Gymnasium env itself cannot be snapshotted in general, so a resumed host run
-starts fresh episodes (it is not bit-exact, unlike the on-device loop) — said here so nobody relies on it.
+- **Runs axis.** Seeds × swept values (``rlkit.sweeps.make_runs``) step together, exactly as on device: one
+  Gymnasium vector env holds ``runs × num_envs`` sub-envs (run ``r`` owns copies ``r·num_envs …``), and the
+  agent's ``act`` and ``update`` are vmapped over runs, so R runs cost one dispatch per env step, not R. With
+  ``asynchronous=True`` the sub-envs step in worker processes (MuJoCo stepping on every core).
+- **Off-policy** (SAC, TD3): per env step one dispatch — add the transition, ``updates_per_step`` updates, then
+  the next actions (``rlkit.off_policy.example_transition`` is the buffer item, as on device). Uniformly random
+  actions until ``learning_starts`` env steps; until then the update is not computed at all (all runs step in
+  lockstep, so the host knows the count and calls a function without it).
+- **On-policy** (PPO): the pieces of ``rlkit.on_policy.make_on_policy_learner`` — the same normalizers, GAE and
+  minibatch epochs as the on-device chunk; per env step one dispatch (record the step into an on-device
+  trajectory, sample the next actions), per iteration one more (learn). Box actions are clipped to the env's
+  box on the way out, as ``ClipAction`` does on device; the learner keeps the unclipped sample.
+- **Evaluation** every ``eval_every`` chunks (and after the last): deterministic episodes on a second vector env
+  with per-env episode quotas (``evaluate_host``), logged as ``eval_return`` per run.
+- **Logs, checkpoints, resume** through ``rlkit.training.RunRecorder``, as on device.
 
-Deliberately not here: on-policy learners on the host (PPO with Gymnasium envs comes with a later issue) and
-asynchronous actor/learner splits.
+What resumes exactly: the learner (parameters, optimizers, targets, normalizers), the replay buffer, RNG keys,
+counters, the current observations and the pending actions are in the orbax checkpoint. The Gymnasium env itself
+has no general state API; at every checkpoint the bridge pickles each sub-env (``GymnasiumVectorEnv.snapshot``)
+into ``<log_dir>/host_envs/<step>.pkl``. Where that works (classic control, and any env whose state pickles,
+including its ``np_random``) a resumed run is bit-identical to an uninterrupted one (tested). Where it does not
+(an env holding an unpicklable simulator handle) the run says so once, and a resumed run starts fresh episodes
+(seeded from the step), cutting every env's episode in the replay buffer (``end_episodes``) so no sampler sees
+one episode spliced from two; everything else still resumes exactly.
+
+Deliberately not here: asynchronous actor / learner splits, and the on-device loops (``rlkit.off_policy``,
+``rlkit.on_policy``).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -27,159 +46,103 @@ import numpy as np
 from flax import struct
 
 from agents.base import Agent
-from envs.core import EnvSpec
 from envs.gymnasium_bridge import GymnasiumVectorEnv
+from envs.spaces import Box
 from rlkit.buffers import make_replay_buffer
 from rlkit.off_policy import example_transition
+from rlkit.on_policy import OnPolicyAgent, OnPolicyState, make_on_policy_learner
+from rlkit.sweeps import Runs
 from rlkit.training import RunRecorder, TrainResult, check_finite
+
+EVAL_ENVS_PER_RUN = 10  # sub-envs per run in the evaluation env (episodes are spread over them by quota)
 
 
 @struct.dataclass
-class HostLearnerState:
+class HostOffPolicyState:
     key: jax.Array
     agent_state: Any
     buffer_state: Any
-    env_steps: jax.Array
+    env_steps: jax.Array  # int32[]: env steps so far (all envs of the run)
+    obs: jax.Array  # [num_envs, *obs]: the observations the pending actions answer
+    actions: jax.Array  # [num_envs, *action]: the actions the next env step takes
 
 
-def train_host(
-    make_agent: Callable[[Any, EnvSpec], Agent],
+@struct.dataclass
+class HostOnPolicyState:
+    learner: OnPolicyState  # env_state is unused on the host (an empty tuple)
+    key: jax.Array  # the learner key that the next recorded step installs
+    action: jax.Array  # [num_envs, *action]: pending unclipped sample, its log-prob and values
+    log_prob: jax.Array
+    value: jax.Array
+
+    @property
+    def agent_state(self):
+        return self.learner.agent_state
+
+    @property
+    def obs_stats(self):
+        return self.learner.obs_stats
+
+
+def env_seeds(seeds: list[int], num_envs: int, salt: int = 0) -> list[int]:
+    """One Gymnasium seed per sub-env: run ``r`` (seed ``seeds[r]``) owns ``num_envs`` consecutive copies. Runs
+    with the same seed get the same episodes (common random numbers across swept values, as on device)."""
+    out = []
+    for s in seeds:
+        ss = np.random.SeedSequence([int(s), int(salt)])
+        out += [int(x) for x in ss.generate_state(num_envs, np.uint32)]
+    return out
+
+
+def _split_runs(x: np.ndarray, r: int) -> np.ndarray:
+    return np.asarray(x).reshape((r, -1) + np.shape(x)[1:])
+
+
+def _per_run_means(values: list[list[float]]) -> np.ndarray:
+    return np.array([np.mean(v) if v else np.nan for v in values], np.float64)
+
+
+# ================================================================================================ evaluation
+def evaluate_runs(
+    policy: Callable[..., jax.Array],
     config: Any,
+    states: Any,
     env: GymnasiumVectorEnv,
+    num_runs: int,
     *,
-    total_steps: int,
-    seed: int = 0,
-    log_dir: str | os.PathLike | None = None,
-    checkpoint_every: int = 10,
-    resume: bool = False,
-    console: bool = True,
-    on_chunk: Callable[[int, dict], None] | None = None,
-) -> TrainResult:
-    """Train one run of an off-policy learner on a host vector env (``config.num_envs`` must match it)."""
-    spec = env.spec
-    if env.num_envs != config.num_envs:
-        raise ValueError(
-            f"config.num_envs = {config.num_envs} but the Gymnasium vector env has {env.num_envs}"
+    episodes: int,
+    seed: int | list[int] = 0,
+) -> dict[str, np.ndarray]:
+    """Complete episodes of ``policy(cfg, state, obs, key) -> action`` (one env, one run) for each of
+    ``num_runs`` runs (``config`` and ``states`` with a leading runs axis) on a vector env of ``num_runs × m``
+    sub-envs. Each run's ``episodes`` are spread over its ``m`` envs by fixed quotas (env ``j`` contributes
+    ``(episodes + j) // m``, as SB3's ``evaluate_policy``): keeping the first episodes to finish would favour
+    short ones. Returns ``eval_return`` and ``eval_return_std`` ``[num_runs]``."""
+    if env.num_envs % num_runs:
+        raise ValueError(f"evaluation env has {env.num_envs} sub-envs, not a multiple of {num_runs} runs")
+    m = env.num_envs // num_runs
+    quota = np.tile([(episodes + j) // m for j in range(m)], num_runs)
+    act = jax.jit(
+        jax.vmap(
+            lambda cfg, s, obs, keys: jax.vmap(policy, in_axes=(None, None, 0, 0))(cfg, s, obs, keys),
         )
-    agent = make_agent(config, spec)
-    buffer = make_replay_buffer(example_transition(spec), capacity=config.buffer_size, num_envs=env.num_envs)
-    n, learning_starts = env.num_envs, config.learning_starts
-
-    def init(key):
-        key, agent_key = jax.random.split(key)
-        return HostLearnerState(key, agent.init(agent_key), buffer.init(), jnp.zeros((), jnp.int32))
-
-    def act(state: HostLearnerState, obs):
-        key, act_key, rand_key = jax.random.split(state.key, 3)
-        policy = jax.vmap(agent.act, in_axes=(None, 0, 0, None))(
-            state.agent_state, obs, jax.random.split(act_key, n), "explore"
-        )
-        random = jax.vmap(spec.action_space.sample)(jax.random.split(rand_key, n))
-        return state.replace(key=key), jnp.where(state.env_steps < learning_starts, random, policy)
-
-    def learn(state: HostLearnerState, transition):
-        buffer_state = buffer.add(state.buffer_state, transition)
-        env_steps = state.env_steps + n
-
-        def one_update(carry, k):
-            agent_state, buffer_state = carry
-            sample_key, learn_key = jax.random.split(k)
-            agent_state, metrics = agent.update(
-                agent_state, buffer.sample(buffer_state, sample_key, config.batch_size), learn_key
-            )
-            return (agent_state, buffer_state), metrics
-
-        key, update_key = jax.random.split(state.key)
-        (updated, buffer_state), metrics = jax.lax.scan(
-            one_update,
-            (state.agent_state, buffer_state),
-            jax.random.split(update_key, config.updates_per_step),
-        )
-        # before learning_starts only the data is kept (a real branch here: no vmap, so lax.cond skips the work)
-        agent_state = jax.lax.cond(env_steps >= learning_starts, lambda: updated, lambda: state.agent_state)
-        metrics = jax.tree.map(lambda m: m[-1], metrics)
-        metrics["learning"] = env_steps >= learning_starts
-        return HostLearnerState(key, agent_state, buffer_state, env_steps), metrics
-
-    def learn_then_act(state: HostLearnerState, transition, next_obs):
-        """One dispatch per env step: the update on this transition, then the next step's actions (the same
-        computation, in the same order, as calling ``learn`` and ``act`` separately)."""
-        state, metrics = learn(state, transition)
-        state, actions = act(state, next_obs)
-        return state, metrics, actions
-
-    act = jax.jit(act)
-    learn_then_act = jax.jit(learn_then_act, donate_argnums=0)
-    state = init(jax.random.key(seed))
-    num_chunks = -(-total_steps // (config.chunk_steps * n))
-    steps_per_chunk = config.chunk_steps * n
-    record = {
-        "trainer": f"host/{type(config).__name__}",
-        "env": env.id,
-        "seed": seed,
-        "total_steps": total_steps,
-        "runs": [f"seed_{seed}"],
-    }
-    recorder = RunRecorder(
-        log_dir,
-        [f"seed_{seed}"],
-        record,
-        steps_per_chunk=steps_per_chunk,
-        num_chunks=num_chunks,
-        resume=resume,
-        keep=3,
-        checkpoint_every=checkpoint_every,
-        console=console,
-        headline="episode_return",
     )
-    try:
-        state, first_chunk = recorder.restore(state)
-    except BaseException:
-        recorder.close()
-        raise
-
-    obs = env.reset(seed=seed + 7919 * (first_chunk - 1))  # fresh episodes after a resume
-    history, metrics = [], {}
-    state, actions = act(state, obs)
-    try:
-        for c in range(first_chunk, num_chunks + 1):
-            returns, lengths, losses = [], [], []
-            for _ in range(config.chunk_steps):
-                actions = np.asarray(actions)
-                next_obs, reward, terminated, truncated, info = env.step(actions)
-                transition = {
-                    "obs": obs,
-                    "action": actions,
-                    "reward": reward.reshape((n,) + spec.reward_shape),
-                    "next_obs": info["final_obs"],
-                    "terminated": terminated,
-                    "truncated": truncated,
-                }
-                state, update_metrics, actions = learn_then_act(state, transition, next_obs)
-                losses.append(update_metrics)
-                done = info["episode_done"]
-                returns.extend(np.asarray(info["episode_return"])[done].tolist())
-                lengths.extend(np.asarray(info["episode_length"])[done].tolist())
-                obs = next_obs
-            losses = jax.device_get(losses)
-            metrics = {
-                "episodes": np.float64(len(returns)),
-                "episode_return": np.float64(np.mean(returns)) if returns else np.float64(np.nan),
-                "episode_length": np.float64(np.mean(lengths)) if lengths else np.float64(np.nan),
-            }
-            learning = np.array([m.pop("learning") for m in losses], bool)
-            metrics["learning_steps"] = np.float64(learning.sum())
-            for k in losses[0]:
-                vals = np.array([m[k] for m in losses], np.float64)[learning]
-                metrics[k] = np.float64(np.mean(vals)) if vals.size else np.float64(np.nan)
-            check_finite(env.id, c, {k: np.atleast_1d(v) for k, v in metrics.items()}, [f"seed_{seed}"])
-            history.append(metrics)
-            recorder.after_chunk(c, state, {k: np.atleast_1d(v) for k, v in metrics.items()})
-            if on_chunk is not None:
-                on_chunk(c, metrics)
-    finally:
-        recorder.close()
-    return TrainResult(state, metrics, history, num_chunks * config.chunk_steps * n)
+    obs = env.reset(seed=seed)  # an int seeds copy i with seed + i (Gymnasium), a list one seed per copy
+    key = jax.random.key(seed if isinstance(seed, int) else seed[0])
+    counts = np.zeros(env.num_envs, np.int64)
+    returns: list[list[float]] = [[] for _ in range(num_runs)]
+    while np.any(counts < quota):
+        key, k = jax.random.split(key)
+        keys = jax.random.split(k, env.num_envs).reshape(num_runs, m)
+        actions = np.asarray(act(config, states, _split_runs(obs, num_runs), keys))
+        obs, _, _, _, info = env.step(actions.reshape((env.num_envs,) + actions.shape[2:]))
+        for i in np.flatnonzero(info["episode_done"] & (counts < quota)):
+            returns[i // m].append(float(info["episode_return"][i]))
+            counts[i] += 1
+    return {
+        "eval_return": _per_run_means(returns),
+        "eval_return_std": np.array([np.std(v) for v in returns], np.float64),
+    }
 
 
 def evaluate_host(
@@ -191,20 +154,356 @@ def evaluate_host(
     seed: int = 0,
     mode: str = "deterministic",
 ) -> dict[str, float]:
-    """Returns of ``episodes`` complete episodes of ``agent.act`` on a host vector env (any Gymnasium env)."""
-    act = jax.jit(jax.vmap(agent.act, in_axes=(None, 0, 0, None)), static_argnums=3)
-    obs = env.reset(seed=seed)
-    key = jax.random.key(seed)
-    returns: list[float] = []
-    while len(returns) < episodes:
-        key, k = jax.random.split(key)
-        obs, _, _, _, info = env.step(
-            np.asarray(act(agent_state, obs, jax.random.split(k, env.num_envs), mode))
-        )
-        returns.extend(np.asarray(info["episode_return"])[info["episode_done"]].tolist())
-    returns = returns[:episodes]
+    """Returns of ``episodes`` complete episodes of ``agent.act`` on a host vector env (any Gymnasium env), spread
+    over its sub-envs by quota (``evaluate_runs``)."""
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    if mode not in ("deterministic", "explore"):
+        raise ValueError(f"mode must be 'deterministic' or 'explore', got {mode!r}")
+    policy = lambda cfg, s, obs, k: agent.act(s, obs, k, mode)  # noqa: E731
+    batched = jax.tree.map(lambda x: jnp.asarray(x)[None], agent_state)
+    out = evaluate_runs(policy, jnp.zeros(1), batched, env, 1, episodes=episodes, seed=seed)
     return {
-        "eval_return": float(np.mean(returns)),
-        "eval_return_std": float(np.std(returns)),
-        "episodes": len(returns),
+        "eval_return": float(out["eval_return"][0]),
+        "eval_return_std": float(out["eval_return_std"][0]),
+        "episodes": episodes,
     }
+
+
+# ================================================================================================ learners
+class _OffPolicy:
+    """Off-policy learner pieces per run (vmapped over runs by ``train_host``)."""
+
+    def __init__(self, make_agent, config, spec, num_envs):
+        self.make_agent, self.spec, self.n = make_agent, spec, num_envs
+        self.buffer = make_replay_buffer(
+            example_transition(spec), capacity=config.buffer_size, num_envs=num_envs
+        )
+        self.learning_starts = config.learning_starts
+        self.steps_per_chunk = config.chunk_steps * num_envs
+        self.chunk_steps = config.chunk_steps
+        self.batch_size, self.updates_per_step = config.batch_size, config.updates_per_step
+
+    def _act(self, cfg, state: HostOffPolicyState, obs) -> HostOffPolicyState:
+        agent = self.make_agent(cfg, self.spec)
+        key, act_key, rand_key = jax.random.split(state.key, 3)
+        policy = jax.vmap(agent.act, in_axes=(None, 0, 0, None))(
+            state.agent_state, obs, jax.random.split(act_key, self.n), "explore"
+        )
+        random = jax.vmap(self.spec.action_space.sample)(jax.random.split(rand_key, self.n))
+        actions = jnp.where(state.env_steps < self.learning_starts, random, policy)
+        return state.replace(key=key, obs=obs, actions=actions)
+
+    def init(self, cfg, key, obs) -> HostOffPolicyState:
+        agent = self.make_agent(cfg, self.spec)
+        key, agent_key = jax.random.split(key)
+        actions = jnp.zeros((self.n,) + self.spec.action_space.shape, self.spec.action_space.dtype)
+        state = HostOffPolicyState(
+            key, agent.init(agent_key), self.buffer.init(), jnp.zeros((), jnp.int32), obs, actions
+        )
+        return self._act(cfg, state, obs)
+
+    def step(self, cfg, state: HostOffPolicyState, env_out, *, learn: bool):
+        """Add the transition, learn (when ``learn``: a Python branch, so warm-up steps skip the update), act."""
+        next_obs, reward, terminated, truncated, final_obs = env_out
+        transition = {
+            "obs": state.obs,
+            "action": state.actions,
+            "reward": reward.reshape((self.n,) + self.spec.reward_shape),
+            "next_obs": final_obs,
+            "terminated": terminated,
+            "truncated": truncated,
+        }
+        state = state.replace(
+            buffer_state=self.buffer.add(state.buffer_state, transition), env_steps=state.env_steps + self.n
+        )
+        metrics = {}
+        if learn:
+            agent = self.make_agent(cfg, self.spec)
+
+            def one_update(carry, k):
+                agent_state, buffer_state = carry
+                sample_key, learn_key = jax.random.split(k)
+                batch = self.buffer.sample(buffer_state, sample_key, self.batch_size)
+                agent_state, m = agent.update(agent_state, batch, learn_key)
+                return (agent_state, buffer_state), m
+
+            key, update_key = jax.random.split(state.key)
+            (agent_state, buffer_state), metrics = jax.lax.scan(
+                one_update,
+                (state.agent_state, state.buffer_state),
+                jax.random.split(update_key, self.updates_per_step),
+            )
+            metrics = jax.tree.map(lambda m: m[-1], metrics)
+            state = state.replace(key=key, agent_state=agent_state, buffer_state=buffer_state)
+        return self._act(cfg, state, next_obs), metrics
+
+    def restart(self, cfg, state: HostOffPolicyState, obs) -> HostOffPolicyState:
+        """Fresh episodes after a resume without the env's state: cut the buffer's episodes, act anew."""
+        return self._act(cfg, state.replace(buffer_state=self.buffer.end_episodes(state.buffer_state)), obs)
+
+    def policy(self, cfg, state: HostOffPolicyState, obs, key):
+        return self.make_agent(cfg, self.spec).act(state.agent_state, obs, key, "deterministic")
+
+
+class _OnPolicy:
+    """On-policy learner pieces per run, over ``rlkit.on_policy.make_on_policy_learner``."""
+
+    def __init__(self, make_agent, config, spec, num_envs):
+        self.make_agent, self.spec, self.n = make_agent, spec, num_envs
+        self.learner = make_on_policy_learner(spec, config)
+        self.num_steps = config.num_steps
+        self.chunk_steps = config.iterations_per_chunk * config.num_steps
+        self.steps_per_chunk = self.chunk_steps * num_envs
+
+    def _sample(self, cfg, state: HostOnPolicyState) -> HostOnPolicyState:
+        agent = self.make_agent(cfg, self.spec)
+        key, act_key, _ = jax.random.split(state.learner.key, 3)  # the on-device split (its step key unused)
+        action, log_prob, value = self.learner.act(cfg, agent, state.learner, act_key)
+        return state.replace(key=key, action=action, log_prob=log_prob, value=value)
+
+    def init(self, cfg, key, obs) -> HostOnPolicyState:
+        agent = self.make_agent(cfg, self.spec)
+        key, agent_key, _ = jax.random.split(key, 3)
+        learner = self.learner.start(cfg, agent, key, agent_key, obs, ())
+        example = jax.eval_shape(lambda: self.learner.act(cfg, agent, learner, key))
+        zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), example)
+        return self._sample(cfg, HostOnPolicyState(learner, key, *zeros))
+
+    def step(self, cfg, state: HostOnPolicyState, traj, t, env_out, *, learn: bool):
+        next_obs, reward, terminated, truncated, final_obs = env_out
+        learner, transition = self.learner.record(
+            cfg, state.learner, state.key, state.action, state.log_prob, state.value,
+            next_obs, reward, terminated, truncated, final_obs, (),
+        )  # fmt: skip
+        traj = jax.tree.map(
+            lambda buf, x: jax.lax.dynamic_update_index_in_dim(buf, x, t, 0), traj, transition
+        )
+        metrics = {}
+        if learn:
+            learner, metrics = self.learner.learn(cfg, self.make_agent(cfg, self.spec), learner, traj)
+        return self._sample(cfg, state.replace(learner=learner)), traj, metrics
+
+    def empty_trajectory(self, cfg, state: HostOnPolicyState):
+        """Zeros shaped like one iteration's trajectory ``[num_steps, num_envs, ...]`` (for one run)."""
+        shapes = jax.eval_shape(
+            lambda: self.learner.record(
+                cfg, state.learner, state.key, state.action, state.log_prob, state.value,
+                state.learner.obs, jnp.zeros((self.n,) + self.spec.reward_shape),
+                jnp.zeros(self.n, bool), jnp.zeros(self.n, bool), state.learner.obs, (),
+            )[1]
+        )  # fmt: skip
+        return jax.tree.map(lambda s: jnp.zeros((self.num_steps,) + s.shape, s.dtype), shapes)
+
+    def restart(self, cfg, state: HostOnPolicyState, obs) -> HostOnPolicyState:
+        return self._sample(cfg, state.replace(learner=self.learner.restart(cfg, state.learner, obs)))
+
+    def policy(self, cfg, state: HostOnPolicyState, obs, key):
+        agent = self.make_agent(cfg, self.spec)
+        return self.learner.policy(cfg, agent, state.learner, obs, key, "deterministic")
+
+    def env_actions(self, actions: np.ndarray) -> np.ndarray:
+        space = self.spec.action_space
+        if isinstance(space, Box) and space.bounded:  # ClipAction on device: the env sees legal actions
+            return np.clip(actions, space.low, space.high)
+        return actions
+
+
+# ================================================================================================ the loop
+def train_host(
+    make_agent: Callable[[Any, Any], Agent],
+    runs: Runs,
+    make_env: Callable[[int], GymnasiumVectorEnv],
+    *,
+    total_steps: int,
+    log_dir: str | os.PathLike | None = None,
+    checkpoint_every: int = 10,
+    keep: int = 3,
+    resume: bool = False,
+    eval_every: int = 0,
+    eval_episodes: int = 10,
+    config_record: dict | None = None,
+    console: bool = True,
+    on_chunk: Callable[[int, dict], None] | None = None,
+) -> TrainResult:
+    """Train every run of ``runs`` on Gymnasium envs made by ``make_env(n)`` (a ``GymnasiumVectorEnv`` of ``n``
+    sub-envs: ``len(runs) × config.num_envs`` for training, ``len(runs) × 10`` for evaluation).
+
+    ``make_agent(config, spec)`` is the learner's agent factory; an ``OnPolicyAgent`` (PPO) trains on-policy,
+    any other agent off-policy. Arguments as ``rlkit.training.train``; the result's state has a leading runs
+    axis (``result.state.agent_state``, and ``obs_stats`` for on-policy learners)."""
+    if total_steps < 1:
+        raise ValueError(f"total_steps must be >= 1, got {total_steps}")
+    config, num_runs = runs.config, len(runs)
+    num_envs = config.num_envs
+    env = make_env(num_runs * num_envs)
+    eval_env = None
+    try:
+        if env.num_envs != num_runs * num_envs:
+            raise ValueError(
+                f"make_env({num_runs * num_envs}) returned a vector env of {env.num_envs} sub-envs; it must make "
+                f"runs × num_envs = {num_runs} × {num_envs}"
+            )
+        spec = env.spec
+        first = jax.tree.map(lambda x: x[0], config)
+        on_policy = isinstance(make_agent(first, spec), OnPolicyAgent)
+        pieces = (_OnPolicy if on_policy else _OffPolicy)(make_agent, first, spec, num_envs)
+        seeds = [int(v["seed"]) for v in runs.values]
+        num_chunks = -(-total_steps // pieces.steps_per_chunk)
+
+        vm = lambda f, **kw: jax.vmap(f, **kw)  # noqa: E731
+        init = jax.jit(vm(pieces.init))
+        restart = jax.jit(vm(pieces.restart), donate_argnums=1)
+        if on_policy:
+            step = {
+                learn: jax.jit(
+                    vm(lambda c, s, tr, t, o, learn=learn: pieces.step(c, s, tr, t, o, learn=learn),
+                       in_axes=(0, 0, 0, None, 0)),
+                    donate_argnums=(1, 2),
+                )
+                for learn in (False, True)
+            }  # fmt: skip
+        else:
+            step = {
+                learn: jax.jit(
+                    vm(lambda c, s, o, learn=learn: pieces.step(c, s, o, learn=learn)), donate_argnums=1
+                )
+                for learn in (False, True)
+            }
+
+        obs = env.reset(seed=env_seeds(seeds, num_envs))
+        state = init(config, runs.keys, jnp.asarray(_split_runs(obs, num_runs)))
+        record = {
+            "trainer": f"host/{type(first).__name__}",
+            "runs": runs.names,
+            "total_steps": total_steps,
+            **(config_record or {}),
+        }
+        recorder = RunRecorder(
+            log_dir,
+            runs.names,
+            record,
+            steps_per_chunk=pieces.steps_per_chunk,
+            num_chunks=num_chunks,
+            resume=resume,
+            keep=keep,
+            checkpoint_every=checkpoint_every,
+            console=console,
+            headline="episode_return",
+        )
+    except BaseException:
+        env.close()
+        raise
+    snapshots = None if log_dir is None else Path(log_dir) / "host_envs"
+
+    def say(line: str) -> None:
+        if console:
+            print(line, file=sys.stderr, flush=True)
+
+    try:
+        state, first_chunk = recorder.restore(state)
+        if first_chunk > 1:
+            done = (first_chunk - 1) * pieces.steps_per_chunk
+            blob_path = None if snapshots is None else snapshots / f"{done}.pkl"
+            if blob_path is not None and blob_path.exists():
+                env.restore(blob_path.read_bytes())
+            else:
+                say(
+                    f"{env.id}: no env snapshot for step {done}; resuming with fresh episodes (learner, buffer, "
+                    "RNG and counters resume exactly; the env's own state does not)"
+                )
+                obs = env.reset(seed=env_seeds(seeds, num_envs, salt=done))
+                state = restart(config, state, jnp.asarray(_split_runs(obs, num_runs)))
+        traj = jax.jit(vm(pieces.empty_trajectory))(config, state) if on_policy else None
+        warned_snapshot = False
+        history, metrics = [], {}
+        env_steps = (first_chunk - 1) * pieces.steps_per_chunk
+        for c in range(first_chunk, num_chunks + 1):
+            returns = [[] for _ in range(num_runs)]
+            lengths = [[] for _ in range(num_runs)]
+            updates = []
+            for t in range(pieces.chunk_steps):
+                actions = np.asarray(state.actions if not on_policy else state.action)
+                actions = actions.reshape((num_runs * num_envs,) + actions.shape[2:])
+                if on_policy:
+                    actions = pieces.env_actions(actions)
+                next_obs, reward, terminated, truncated, info = env.step(actions)
+                env_out = tuple(
+                    jnp.asarray(_split_runs(x, num_runs))
+                    for x in (next_obs, reward, terminated, truncated, info["final_obs"])
+                )
+                env_steps += num_envs
+                if on_policy:
+                    learn = (t + 1) % pieces.num_steps == 0
+                    state, traj, m = step[learn](config, state, traj, t % pieces.num_steps, env_out)
+                else:
+                    learn = env_steps >= pieces.learning_starts
+                    state, m = step[learn](config, state, env_out)
+                if learn:
+                    updates.append(m)
+                for i in np.flatnonzero(info["episode_done"]):
+                    returns[i // num_envs].append(float(info["episode_return"][i]))
+                    lengths[i // num_envs].append(float(info["episode_length"][i]))
+            metrics = {
+                "episodes": np.array([len(r) for r in returns], np.float64),
+                "episode_return": _per_run_means(returns),
+                "episode_length": _per_run_means(lengths),
+                "learning_steps": np.full(num_runs, float(len(updates))),
+                "env_steps": np.full(num_runs, float(env_steps)),
+            }
+            if updates:
+                stacked = jax.device_get(jax.tree.map(lambda *xs: jnp.stack(xs), *updates))
+                metrics |= {k: np.mean(np.asarray(v, np.float64), axis=0) for k, v in stacked.items()}
+            if eval_every and (c % eval_every == 0 or c == num_chunks):
+                if eval_env is None:
+                    eval_env = make_env(num_runs * EVAL_ENVS_PER_RUN)
+                metrics |= evaluate_runs(
+                    pieces.policy,
+                    config,
+                    state,
+                    eval_env,
+                    num_runs,
+                    episodes=eval_episodes,
+                    seed=env_seeds(seeds, EVAL_ENVS_PER_RUN, salt=2**31 - 1 - c),
+                )
+            check_finite(env.id, c, metrics, runs.names)
+            history.append(metrics)
+            if snapshots is not None and (c % checkpoint_every == 0 or c == num_chunks):
+                blob, why = env.snapshot()
+                if blob is not None:
+                    _write_snapshot(snapshots, c * pieces.steps_per_chunk, blob)
+                elif not warned_snapshot:
+                    warned_snapshot = True
+                    say(
+                        f"{env.id} cannot be snapshotted ({why}): a resumed run will start fresh episodes "
+                        "(learner, buffer, RNG and counters resume exactly)"
+                    )
+            recorder.after_chunk(c, state, metrics)
+            if snapshots is not None and recorder.checkpointer is not None:
+                _prune_snapshots(snapshots, recorder.checkpointer.all_steps())
+            if on_chunk is not None:
+                on_chunk(c, metrics)
+    finally:
+        recorder.close()
+        env.close()
+        if eval_env is not None:
+            eval_env.close()
+    result_state = state.learner if on_policy else state
+    return TrainResult(result_state, metrics, history, num_chunks * pieces.steps_per_chunk)
+
+
+def _write_snapshot(directory: Path, step: int, blob: bytes) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = directory / f"{step}.pkl.tmp"
+    tmp.write_bytes(blob)
+    os.replace(tmp, directory / f"{step}.pkl")  # never a half-written snapshot under the real name
+
+
+def _prune_snapshots(directory: Path, kept_steps: list[int]) -> None:
+    """Keep the snapshots of the checkpoints orbax keeps (and none of those it deleted)."""
+    if not directory.exists():
+        return
+    keep = {f"{s}.pkl" for s in kept_steps}
+    for path in directory.glob("*.pkl"):
+        if path.name not in keep:
+            path.unlink()

@@ -19,7 +19,11 @@ rewards by the running std of the discounted return, per term (clipped to ±10).
 The learner supplies ``make_agent(config, spec) -> OnPolicyAgent``, called *inside* the traced functions so
 sweepable config fields may be traced values (one compiled program for a whole sweep).
 
-Deliberately not here: recurrent policies, Gymnasium (host) envs, and the losses (``agents/ppo.py``).
+The pieces of one iteration (``make_on_policy_learner``: start, act, record a step, learn from a trajectory) are
+shared with the Gymnasium host loop (``rlkit.host_loop``), which steps the env on the host instead.
+
+Deliberately not here: recurrent policies, the host-side stepping of Gymnasium envs (``rlkit.host_loop``), and
+the losses (``agents/ppo.py``).
 """
 
 from __future__ import annotations
@@ -143,24 +147,38 @@ def explained_variance(values, returns):
     return jnp.where(var == 0, jnp.nan, 1.0 - jnp.var(returns - values, axis=0) / var)
 
 
-def make_on_policy_trainer(
-    name: str,
-    env: Environment,
-    make_agent: Callable[[Any, EnvSpec], OnPolicyAgent],
-    config: Any,
-    *,
-    params=None,
-) -> Trainer:
+@dataclass(frozen=True)
+class OnPolicyLearner:
+    """The pieces of one on-policy iteration for one run, shared by the on-device chunk (``make_on_policy_trainer``)
+    and the Gymnasium host loop (``rlkit.host_loop``), so both run the same learner on the same numbers:
+
+    - ``start(cfg, agent, key, agent_key, raw_obs, env_state) -> state``: the learner state from the first (raw)
+      observations of every env;
+    - ``act(cfg, agent, state, act_key) -> (action, log_prob, value)``: the exploring step of every env;
+    - ``record(cfg, state, key, action, log_prob, value, raw_obs, reward, terminated, truncated, raw_final_obs,
+      env_state) -> (state, transition)``: normalizes the env's output, scales rewards, and returns one step of
+      the trajectory;
+    - ``learn(cfg, agent, state, traj) -> (state, metrics)``: GAE and the epochs of minibatch updates;
+    - ``policy(cfg, agent, state, raw_obs, key, mode)``: act on a raw observation with the training-time
+      normalization frozen (evaluation, export);
+    - ``restart(cfg, state, raw_obs) -> state``: fresh episodes in every env (a host run resumed without its
+      env's state): observe their first observations and zero the running discounted returns.
+    """
+
+    start: Callable[..., OnPolicyState]
+    act: Callable[..., tuple[jax.Array, jax.Array, jax.Array]]
+    record: Callable[..., tuple[OnPolicyState, dict]]
+    learn: Callable[..., tuple[OnPolicyState, dict]]
+    policy: Callable[..., jax.Array]
+    restart: Callable[..., OnPolicyState]
+    steps_per_iteration: int
+
+
+def make_on_policy_learner(spec: EnvSpec, config: Any) -> OnPolicyLearner:
     """``config`` must have the static fields ``num_envs``, ``num_steps``, ``num_minibatches``, ``update_epochs``,
-    ``iterations_per_chunk``, ``multi_critic``, ``normalize_obs``, ``normalize_reward`` and the sweepable ones
-    ``gamma``, ``gae_lambda``, ``reward_weights``."""
-    validate(config, env.spec)
-    spec = env.spec
-    space = spec.action_space
-    clip = isinstance(space, Box) and space.bounded
-    eval_env = ClipAction(env) if clip else env
-    env = wrap_for_rollout(eval_env)
-    params = env.default_params if params is None else params
+    ``multi_critic``, ``normalize_obs``, ``normalize_reward`` and the sweepable ones ``gamma``, ``gae_lambda``,
+    ``reward_weights``. ``spec`` is the env's as the learner sees it (actions unclipped)."""
+    validate(config, spec)
     num_envs, num_steps = config.num_envs, config.num_steps
     batch_size = num_envs * num_steps
     num_minibatches, update_epochs = config.num_minibatches, config.update_epochs
@@ -182,11 +200,8 @@ def make_on_policy_trainer(
         norm = lambda x: running_stats.normalize(stats, x, clip=NORMALIZE_CLIP)  # noqa: E731
         return stats, norm(obs), norm(final_obs)
 
-    def init(cfg, key) -> OnPolicyState:
-        agent = make_agent(cfg, spec)
-        key, agent_key, env_key = jax.random.split(key, 3)
-        obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(env_key, num_envs), params)
-        obs_stats, obs, _ = observe(running_stats.RunningMeanStd.zeros(obs_shape), obs, obs)
+    def start(cfg, agent: OnPolicyAgent, key, agent_key, raw_obs, env_state) -> OnPolicyState:
+        obs_stats, obs, _ = observe(running_stats.RunningMeanStd.zeros(obs_shape), raw_obs, raw_obs)
         return OnPolicyState(
             key=key,
             obs=obs,
@@ -198,16 +213,16 @@ def make_on_policy_trainer(
             env_steps=jnp.zeros((), jnp.int32),
         )
 
-    def env_step(cfg, agent: OnPolicyAgent, state: OnPolicyState, _):
-        key, act_key, step_key = jax.random.split(state.key, 3)
-        action, log_prob, value = jax.vmap(agent.sample, in_axes=(None, 0, 0))(
+    def act(cfg, agent: OnPolicyAgent, state: OnPolicyState, act_key):
+        return jax.vmap(agent.sample, in_axes=(None, 0, 0))(
             state.agent_state, state.obs, jax.random.split(act_key, num_envs)
         )
-        obs, env_state, reward, terminated, truncated, info = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
-            jax.random.split(step_key, num_envs), state.env_state, action, params
-        )
+
+    def record(
+        cfg, state, key, action, log_prob, value, raw_obs, reward, terminated, truncated, raw_final, env_state
+    ):
         done = jnp.logical_or(terminated, truncated)
-        obs_stats, obs, final_obs = observe(state.obs_stats, obs, info["final_obs"])
+        obs_stats, obs, final_obs = observe(state.obs_stats, raw_obs, raw_final)
         reward = scalarize(cfg, reward)
         ret, return_stats = state.discounted_return, state.return_stats
         if normalize_reward:
@@ -230,11 +245,9 @@ def make_on_policy_trainer(
         new = OnPolicyState(
             key, obs, env_state, state.agent_state, obs_stats, return_stats, ret, state.env_steps + num_envs
         )
-        return new, (transition, episode_metrics(info["episode_done"], info, spec.reward_names))
+        return new, transition
 
-    def iteration(cfg, agent: OnPolicyAgent, state: OnPolicyState, _):
-        # COLLECT TRAJECTORIES
-        state, (traj, sums) = jax.lax.scan(lambda s, x: env_step(cfg, agent, s, x), state, None, num_steps)
+    def learn(cfg, agent: OnPolicyAgent, state: OnPolicyState, traj):
         # CALCULATE ADVANTAGE: V(s'_t) for every step in one batched call (equal to the next step's value
         # where the episode goes on, V(final_obs) where it ended)
         next_values = jax.vmap(jax.vmap(agent.value, in_axes=(None, 0)), in_axes=(None, 0))(
@@ -268,15 +281,84 @@ def make_on_policy_trainer(
         agent_state, metrics = jax.lax.scan(
             epoch, state.agent_state, jax.random.split(epochs_key, update_epochs)
         )
-        metrics = jax.tree.map(
-            jnp.mean, metrics
-        )  # over epochs × minibatches (PureJaxRL; CleanRL logs the last)
+        # over epochs × minibatches (PureJaxRL; CleanRL logs the last)
+        metrics = jax.tree.map(jnp.mean, metrics)
         ev = explained_variance(batch["value"], batch["return"])
         metrics["explained_variance"] = jnp.mean(ev)
         if k > 1:
             for i, term in enumerate(term_names):
                 metrics[f"explained_variance/{term}"] = ev[i]
-        state = state.replace(key=key, agent_state=agent_state)
+        return state.replace(key=key, agent_state=agent_state), metrics
+
+    def policy(cfg, agent: OnPolicyAgent, state: OnPolicyState, raw_obs, key, mode):
+        obs = (
+            running_stats.normalize(state.obs_stats, raw_obs, clip=NORMALIZE_CLIP)
+            if normalize_obs
+            else raw_obs
+        )
+        return agent.act(state.agent_state, obs, key, mode)
+
+    def restart(cfg, state: OnPolicyState, raw_obs) -> OnPolicyState:
+        obs_stats, obs, _ = observe(state.obs_stats, raw_obs, raw_obs)
+        return state.replace(
+            obs=obs, obs_stats=obs_stats, discounted_return=jnp.zeros_like(state.discounted_return)
+        )
+
+    return OnPolicyLearner(start, act, record, learn, policy, restart, batch_size)
+
+
+def make_on_policy_trainer(
+    name: str,
+    env: Environment,
+    make_agent: Callable[[Any, EnvSpec], OnPolicyAgent],
+    config: Any,
+    *,
+    params=None,
+) -> Trainer:
+    """The on-device chunk over ``make_on_policy_learner``'s pieces; ``config`` also needs the static
+    ``iterations_per_chunk``."""
+    spec = env.spec
+    learner = make_on_policy_learner(spec, config)
+    space = spec.action_space
+    clip = isinstance(space, Box) and space.bounded
+    eval_env = ClipAction(env) if clip else env
+    env = wrap_for_rollout(eval_env)
+    params = env.default_params if params is None else params
+    num_envs, num_steps = config.num_envs, config.num_steps
+
+    def init(cfg, key) -> OnPolicyState:
+        agent = make_agent(cfg, spec)
+        key, agent_key, env_key = jax.random.split(key, 3)
+        obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(env_key, num_envs), params)
+        return learner.start(cfg, agent, key, agent_key, obs, env_state)
+
+    def env_step(cfg, agent: OnPolicyAgent, state: OnPolicyState, _):
+        key, act_key, step_key = jax.random.split(state.key, 3)
+        action, log_prob, value = learner.act(cfg, agent, state, act_key)
+        obs, env_state, reward, terminated, truncated, info = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
+            jax.random.split(step_key, num_envs), state.env_state, action, params
+        )
+        state, transition = learner.record(
+            cfg,
+            state,
+            key,
+            action,
+            log_prob,
+            value,
+            obs,
+            reward,
+            terminated,
+            truncated,
+            info["final_obs"],
+            env_state,
+        )
+        return state, (transition, episode_metrics(info["episode_done"], info, spec.reward_names))
+
+    def iteration(cfg, agent: OnPolicyAgent, state: OnPolicyState, _):
+        # COLLECT TRAJECTORIES
+        state, (traj, sums) = jax.lax.scan(lambda s, x: env_step(cfg, agent, s, x), state, None, num_steps)
+        # CALCULATE ADVANTAGE and UPDATE NETWORK
+        state, metrics = learner.learn(cfg, agent, state, traj)
         return state, (jax.tree.map(lambda x: jnp.sum(x, axis=0), sums), metrics)
 
     def run_chunk(cfg, state: OnPolicyState):
@@ -293,11 +375,10 @@ def make_on_policy_trainer(
         agent = make_agent(cfg, spec)
 
         def act(s: OnPolicyState, obs, k_, mode):  # the training-time normalization, frozen
-            obs = running_stats.normalize(s.obs_stats, obs, clip=NORMALIZE_CLIP) if normalize_obs else obs
-            return agent.act(s.agent_state, obs, k_, mode)
+            return learner.policy(cfg, agent, s, obs, k_, mode)
 
         return evaluate_policy(
             eval_env, Agent(name, cfg, agent.init, act, agent.update), state, key, params=params
         )
 
-    return Trainer(name, init, run_chunk, config.iterations_per_chunk * batch_size, evaluate)
+    return Trainer(name, init, run_chunk, config.iterations_per_chunk * learner.steps_per_iteration, evaluate)

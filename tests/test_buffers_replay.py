@@ -361,3 +361,25 @@ def test_goal_source_proportions_follow_the_mixture():
     assert stats.chisquare(counts, np.array([0.3, 0.5, 0.2]) * 20000).pvalue > 1e-3
     with pytest.raises(ValueError, match="must be 1"):
         GoalMixture(p_current=0.5, p_future=0.6, p_random=0.0)
+
+
+def test_end_episodes_cuts_running_episodes_only():
+    """A host run resumed with fresh episodes cuts each env's running episode at the newest row: that row
+    becomes truncated and the next add starts a new episode; envs whose newest row ended an episode keep theirs."""
+    buf, add, _ = buffer_for(2)
+    state = buf.init()
+    assert np.array_equal(np.asarray(buf.end_episodes(state).cursor), np.asarray(state.cursor))  # empty: no-op
+    item = jax.tree.map(lambda x: np.stack([x, x]), example_item())
+    state = add(state, item)
+    state = add(state, item | {"terminated": np.array([True, False])})  # env 0 ends its episode here
+    state = buf.end_episodes(state)
+    data = jax.tree.map(np.asarray, state.data)
+    assert data["truncated"][1].tolist() == [False, True] and not data["truncated"][0].any()
+    assert data["terminated"][1].tolist() == [True, False]  # termination untouched
+    assert np.asarray(state.next_episode_id).tolist() == [1, 1]
+    state = add(state, item)
+    assert np.asarray(state.episode_id)[2].tolist() == [1, 1]  # both envs start a new episode
+    # windows no longer cross the cut: a 2-step window from row 1 of env 1 ends after its first step
+    seq = buf.sample_sequences(state, jax.random.key(0), 256, 2)
+    at_cut = (np.asarray(seq.start) == 1) & (np.asarray(seq.env) == 1)
+    assert at_cut.any() and (np.asarray(seq.mask)[at_cut] == [True, False]).all()

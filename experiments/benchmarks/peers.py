@@ -341,10 +341,9 @@ def rlkit_worker(job: dict) -> dict:
             marks, on_chunk = _chunk_timer()
             result = train_host(
                 make_sac,
-                config,
-                envs.make("gymnasium:Pendulum-v1", num_envs=1),
+                make_runs(config, seeds=[job["seed"]]),
+                lambda n: envs.make("gymnasium:Pendulum-v1", num_envs=n),
                 total_steps=job["steps"],
-                seed=job["seed"],
                 console=False,
                 on_chunk=on_chunk,
             )
@@ -352,7 +351,7 @@ def rlkit_worker(job: dict) -> dict:
             agent = make_sac(config, envs.make("gymnasium:Pendulum-v1", num_envs=1).spec)
             ev = evaluate_host(
                 agent,
-                result.state.agent_state,
+                jax.tree.map(lambda x: x[0], result.state.agent_state),
                 envs.make("gymnasium:Pendulum-v1", num_envs=1),
                 episodes=EVAL_EPISODES,
                 seed=123,

@@ -18,7 +18,7 @@ import numpy as np
 
 import envs
 from agents import ppo, sac, td3
-from rlkit.host_loop import evaluate_host, train_host
+from rlkit.host_loop import train_host
 from rlkit.sweeps import make_runs
 from rlkit.training import train
 
@@ -87,17 +87,16 @@ def main(seeds: int = 8) -> str:
             "improves on random (≈ −1200); rl-zoo −172 at 100k",
         )
     )
-    start, host_returns = time.perf_counter(), []
-    for seed in range(min(seeds, 4)):  # the host loop runs seeds one after another
-        with envs.make("gymnasium:Pendulum-v1") as env:
-            result = train_host(
-                sac.make_sac, sac.SACConfig(**SMALL), env, total_steps=20_000, seed=seed, console=False
-            )
-            host_returns.append(
-                evaluate_host(
-                    sac.make_sac(sac.SACConfig(**SMALL), env.spec), result.state.agent_state, env, episodes=10
-                )["eval_return"]
-            )
+    start = time.perf_counter()
+    result = train_host(  # the runs step together: one vector env of runs × 1 sub-envs
+        sac.make_sac,
+        make_runs(sac.SACConfig(**SMALL), seeds=min(seeds, 4)),
+        lambda n: envs.make("gymnasium:Pendulum-v1", num_envs=n),
+        total_steps=20_000,
+        eval_every=20,
+        console=False,
+    )
+    host_returns = result.metrics["eval_return"]  # 10 deterministic episodes per run, after the last chunk
     rows.append(
         [
             "SAC, Gymnasium Pendulum-v1 via the host loop (64×64)",

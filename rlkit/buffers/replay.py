@@ -35,6 +35,7 @@ class ReplayBuffer:
     init() -> ReplayState
     add(state, step) -> state                                  step leaves [num_envs, ...]
     add_chunk(state, chunk) -> state                           chunk leaves [L, num_envs, ...]
+    end_episodes(state) -> state                               cut every env's running episode here
     sample(state, key, batch_size) -> item batch               leaves [batch_size, ...]
     sample_nstep(state, key, batch_size, n, gamma) -> NStepSample
     sample_sequences(state, key, batch_size, length) -> SequenceSample
@@ -47,6 +48,7 @@ class ReplayBuffer:
     init: Callable[[], ReplayState]
     add: Callable[..., ReplayState]
     add_chunk: Callable[..., ReplayState]
+    end_episodes: Callable[..., ReplayState]
     sample: Callable[..., Any]
     sample_nstep: Callable[..., nstep.NStepSample]
     sample_sequences: Callable[..., sequences.SequenceSample]
@@ -78,6 +80,7 @@ def make_replay_buffer(
         init=p(ring.init, layout),
         add=p(ring.add, layout),
         add_chunk=p(ring.add_chunk, layout),
+        end_episodes=p(ring.end_episodes, layout),
         sample=p(ring.sample, layout),
         sample_nstep=p(nstep.sample_nstep, layout, reward_field=reward_field, next_obs_field=next_obs_field),
         sample_sequences=p(sequences.sample_sequences, layout),

@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from rlkit.buffers.specs import check_matches, get_field, leaf_specs
+from rlkit.buffers.specs import check_matches, get_field, leaf_specs, path_name
 
 
 @struct.dataclass
@@ -154,6 +154,30 @@ def add_chunk(layout: RingLayout, state: ReplayState, chunk: Any) -> ReplayState
         (state.write_row + L) % T, jnp.minimum(state.count + L, T), state.next_episode_id + done.sum(0)
     )
     return ReplayState(data, episode_id, cursor)
+
+
+def end_episodes(layout: RingLayout, state: ReplayState) -> ReplayState:
+    """Ends every env's running episode at the newest written row: that row is marked truncated (its ``next_obs``
+    is still the true next observation, so a learner bootstraps from it, as for a time limit) and the next
+    ``add`` starts a new episode id. For loops that cannot continue an episode where the data stopped (a host run
+    resumed with fresh Gymnasium episodes): without it n-step, sequence and goal samplers would see one episode
+    spliced from two. Envs whose newest row already ended an episode, and an empty buffer, are left as they are."""
+    T = layout.capacity_per_env
+    newest = (state.write_row - 1) % T
+    rows = jax.tree.map(lambda buf: jax.lax.dynamic_index_in_dim(buf, newest, 0, keepdims=False), state.data)
+    running = jnp.logical_and(~_done(layout, rows), state.count > 0)  # [E]
+
+    truncated = get_field(rows, layout.truncated_field)
+    marked = jnp.where(running, jnp.ones_like(truncated), truncated)
+
+    def mark(path, buf):
+        if path_name(path) != layout.truncated_field:
+            return buf
+        return jax.lax.dynamic_update_index_in_dim(buf, marked, newest, axis=0)
+
+    data = jax.tree_util.tree_map_with_path(mark, state.data)
+    cursor = _cursor(state.write_row, state.count, state.next_episode_id + running.astype(jnp.int32))
+    return ReplayState(data, state.episode_id, cursor)
 
 
 # ---- index arithmetic shared by every sampler -------------------------------------------------------------
