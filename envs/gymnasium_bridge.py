@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 from gymnasium import spaces as gym_spaces
 from gymnasium.envs.registration import EnvSpec as GymEnvSpec
+from gymnasium.utils import EzPickle
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 from gymnasium.vector.utils import batch_space
 
@@ -188,6 +189,16 @@ class _ObservationShapeGuard(gymnasium.Wrapper):
     # pickled where it lives and only bytes cross the pipe.
     def rlkit_snapshot(self) -> tuple[bytes | None, str]:
         """``(pickled state of the wrapped env, "")``, or ``(None, why)`` when it cannot be pickled."""
+        node = self.env
+        while node is not None:
+            # EzPickle envs (Gymnasium's MuJoCo and Box2D envs) pickle their constructor arguments, so unpickling
+            # builds a *fresh* env: a snapshot would silently restart every episode. Refuse instead.
+            if isinstance(node, EzPickle):
+                return None, (
+                    f"{type(node).__name__} pickles its constructor arguments (gymnasium.utils.EzPickle), not "
+                    "its state"
+                )
+            node = getattr(node, "env", None)
         try:
             return pickle.dumps((self.env, self._episode_step)), ""
         except Exception as err:  # any pickling failure means "cannot snapshot", never a crash

@@ -24,9 +24,11 @@ counters, the current observations and the pending actions are in the orbax chec
 has no general state API; at every checkpoint the bridge pickles each sub-env (``GymnasiumVectorEnv.snapshot``)
 into ``<log_dir>/host_envs/<step>.pkl``. Where that works (classic control, and any env whose state pickles,
 including its ``np_random``) a resumed run is bit-identical to an uninterrupted one (tested). Where it does not
-(an env holding an unpicklable simulator handle) the run says so once, and a resumed run starts fresh episodes
-(seeded from the step), cutting every env's episode in the replay buffer (``end_episodes``) so no sampler sees
-one episode spliced from two; everything else still resumes exactly.
+— an env holding an unpicklable simulator handle, or one that pickles by its constructor arguments
+(``gymnasium.utils.EzPickle``: Gymnasium's MuJoCo and Box2D envs, whose unpickled copy is a fresh env) — the run
+says so once, and a resumed run starts fresh episodes (seeded from the step), cutting every env's episode in the
+replay buffer (``end_episodes``) so no sampler sees one episode spliced from two; everything else still resumes
+exactly.
 
 Deliberately not here: asynchronous actor / learner splits, and the on-device loops (``rlkit.off_policy``,
 ``rlkit.on_policy``).

@@ -172,3 +172,22 @@ def test_host_evaluation_spreads_episodes_over_envs_by_quota():
     with spec_env:
         out = evaluate_host(agent, state, spec_env, episodes=8)
     assert out["eval_return"] == pytest.approx(5.5)  # 2 episodes from each of 1, 10, 1, 10 steps
+
+
+class _ConstructorPickled(_FixedLength, gym.utils.EzPickle):
+    """Pickles like Gymnasium's MuJoCo envs: by constructor arguments, so unpickling gives a fresh env."""
+
+    def __init__(self):
+        _FixedLength.__init__(self)
+        gym.utils.EzPickle.__init__(self)
+
+
+def test_envs_that_pickle_by_constructor_are_not_snapshotted():
+    """A snapshot of an EzPickle env would silently restart its episodes on resume: the bridge refuses it."""
+    with GymnasiumVectorEnv(_ConstructorPickled, num_envs=2) as env:
+        env.reset(seed=0)
+        blob, why = env.snapshot()
+    assert blob is None and "EzPickle" in why and "_ConstructorPickled" in why
+    with GymnasiumVectorEnv("Pendulum-v1", num_envs=2) as env:
+        env.reset(seed=0)
+        assert env.snapshot()[0] is not None
