@@ -5,9 +5,10 @@ coefficient 0.5 on ½·MSE, entropy bonus, orthogonal init (√2 hidden, 0.01 po
 MLPs 64×64, Adam ε = 1e-5, global grad-norm clip 0.5, optional linear learning-rate annealing.
 
 Actions follow the env spec: a categorical over logits (``Discrete``) or a diagonal Gaussian with a
-state-independent log-std parameter (``Box``; the loop clips samples to the box when stepping, the log-prob is
-that of the unclipped sample, as CleanRL). The rollout, GAE (truncation bootstraps from V(final_obs)) and the
-minibatch loop are ``rlkit.on_policy``.
+state-independent log-std parameter (``Box``). As CleanRL, the env clips a Gaussian sample to a bounded box while
+the learner keeps the unclipped sample and its log-prob (the rollout's ``sample``); the agent's ``act`` (both
+modes) returns the clipped action itself, so an exported agent acts the same wherever it is loaded. The rollout,
+GAE (truncation bootstraps from V(final_obs)) and the minibatch loop are ``rlkit.on_policy``.
 
 Multi-critic (SLIM): with ``multi_critic=True`` the value network outputs one value per named reward term (heads
 on the policy's torso with ``shared_torso``, as SLIM, or a separate value network), GAE runs per term, each term's
@@ -165,6 +166,7 @@ def validate(config: PPOConfig, spec: EnvSpec) -> None:
 def make_ppo(config: PPOConfig, spec: EnvSpec) -> on_policy.OnPolicyAgent:
     space = spec.action_space
     continuous = isinstance(space, Box)
+    clip_actions = continuous and space.bounded
     action_size = int(np.prod(space.shape)) if continuous else int(space.n)
     weights = on_policy.reward_weights(config, spec)
     net = ActorCritic(
@@ -209,12 +211,15 @@ def make_ppo(config: PPOConfig, spec: EnvSpec) -> on_policy.OnPolicyAgent:
     def act(state: PPOState, obs, key, mode="explore"):
         pi, log_std, _ = net.apply(state.params, obs)
         if mode == "deterministic":  # the mode: the Gaussian mean, the most likely category
-            return pi if continuous else jnp.argmax(pi, axis=-1).astype(jnp.int32)
-        return draw(pi, log_std, key)
+            action = pi if continuous else jnp.argmax(pi, axis=-1).astype(jnp.int32)
+        else:
+            action = draw(pi, log_std, key)
+        # what the env does to a training sample (CleanRL's ClipAction), here so that no caller has to know it
+        return jnp.clip(action, space.low, space.high) if clip_actions else action
 
     def sample(state: PPOState, obs, key):
         pi, log_std, values = net.apply(state.params, obs)
-        action = draw(pi, log_std, key)
+        action = draw(pi, log_std, key)  # unclipped: the ratio in the loss needs this sample's log-prob
         return action, log_prob(pi, log_std, action), values
 
     def value(state: PPOState, obs):

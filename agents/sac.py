@@ -3,7 +3,8 @@
 
 - an ensemble of ``num_critics`` Q networks (2 = twin critics) with Polyak-averaged targets (τ = 0.005); the
   target takes the min over ``num_min_critics`` critics drawn at random per update (REDQ / RLPD; with 2 critics
-  that is the usual twin min), optional LayerNorm in critics (RLPD);
+  that is the usual twin min), optional LayerNorm in critics (RLPD); the actor takes the min over the twin
+  critics (CleanRL, SB3) but the ensemble mean over more (``actor_q``: REDQ, RLPD);
 - a tanh-squashed Gaussian actor, log-std squashed into [−5, 2], with the exact change-of-variables correction
   (including the action-scale term), acting in the env's action box;
 - a learned temperature α = exp(log α) with target entropy −scale·|A| (scale 1 by default; METRA uses ½);
@@ -70,6 +71,10 @@ class SACConfig(OffPolicyConfig):
     # ---- static: shapes and structure (fixed for one compiled program)
     num_min_critics: int = param(2, static=True, low=1)
     """critics drawn at random for the min in the target (REDQ/RLPD); equal to num_critics = min over all"""
+    actor_q: str = param("auto", static=True, choices=("auto", "min", "mean"))
+    """how the actor's objective reduces the critic ensemble (per reward term): "min" over all critics
+    (twin-critic SAC: CleanRL, SB3), "mean" (REDQ, Chen et al. 2021, Alg. 1 line 13; RLPD); "auto" is "min" for
+    num_critics <= 2 and "mean" above"""
     # ---- sweepable: leaves of the pytree, vmapped over the runs axis
     policy_lr: float = param(3e-4, low=0.0, low_inclusive=False)
     """actor learning rate (CleanRL)"""
@@ -127,6 +132,13 @@ def make_sac(config: SACConfig, spec: EnvSpec) -> Agent:
         config.separate_term_critics,
     )
     normalize_terms = config.multi_critic and k > 1 and config.term_normalization == "per_term"
+    # checked here too: make_sac is also called without validate (load_agent, tests), and a typo must not fall
+    # back to the min silently
+    actor_mean = {"min": False, "mean": True, "auto": config.num_critics > 2}.get(config.actor_q)
+    if actor_mean is None:
+        raise ConfigError(
+            f"SACConfig.actor_q = {config.actor_q!r} is not allowed; choose one of ['auto', 'min', 'mean']"
+        )
     actor_tx = optax.inject_hyperparams(optax.adam)(learning_rate=config.policy_lr)
     critic_tx = optax.inject_hyperparams(optax.adam)(learning_rate=config.q_lr)
     alpha_tx = optax.inject_hyperparams(optax.adam)(learning_rate=config.q_lr)
@@ -197,10 +209,13 @@ def make_sac(config: SACConfig, spec: EnvSpec) -> Agent:
         term_scale = state.term_scale.update(target, config.q_scale_rate)
         q_scale = term_scale.std(config.q_scale_rate, config.q_scale_floor)  # [K]
 
-        # ---- ACTOR: maximize Σ_k w_k min-Q_k / σ_k − α log π (with the updated critics, as CleanRL)
+        # ---- ACTOR: maximize Σ_k w_k Q_k / σ_k − α log π (with the updated critics, as CleanRL), Q_k the min over
+        # critics or their mean (actor_q): REDQ (Alg. 1 line 13) and RLPD (`qs.mean(axis=0)`) average the whole
+        # ensemble here and keep the pessimistic min, over a random subset, for the target only
         def actor_loss(actor_params):
             a, logp = policy(actor_params, batch["obs"], k_pi)
-            q = jnp.min(critic_net.apply(critic, batch["obs"], a), axis=0)  # [B, K]
+            qs = critic_net.apply(critic, batch["obs"], a)  # [N, B, K]
+            q = jnp.mean(qs, axis=0) if actor_mean else jnp.min(qs, axis=0)  # [B, K]
             if normalize_terms:
                 q = q / jax.lax.stop_gradient(q_scale)
             q_total = jnp.sum(q * weights, axis=-1) if config.multi_critic else q[:, 0]

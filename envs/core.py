@@ -3,9 +3,10 @@
 An ``Environment`` is a Python object that holds only *static* configuration (layouts, sizes) and exposes pure
 functions::
 
-    reset(key, params)               -> (obs, state)
-    step(key, state, action, params) -> (obs, state, reward, terminated, truncated, info)
-    render(state, params)            -> uint8[H, W, 3]
+    reset(key, params)                    -> (obs, state)
+    step(key, state, action, params)      -> (obs, state, reward, terminated, truncated, info)
+    reset_where(key, state, done, params) -> (obs, state)
+    render(state, params)                 -> uint8[H, W, 3]
 
 ``params`` is a ``flax.struct`` dataclass (a pytree), so a sweep can vmap over physics constants or episode
 lengths. Every params class derives from ``EnvParams`` and so carries ``max_episode_steps``, which the
@@ -18,6 +19,11 @@ per term; ``wrappers.SumReward`` gives the weighted scalar for comparison).
 
 The public ``reset`` / ``step`` validate their inputs at trace time (params type, action shape and dtype) and
 then call the subclass's ``_reset`` / ``_step``; checks cost nothing at run time because shapes are static.
+
+``reset_where`` is what ``wrappers.AutoReset`` calls after every step: it starts a new episode where ``done`` and
+keeps ``state`` elsewhere, branch-free (both are computed, ``jnp.where`` selects). A raw env just resets; a
+wrapper whose state outlives an episode (``NormalizeObservation``'s running statistics) carries that part of
+``state`` into the new episode instead of starting it afresh, which a plain ``reset`` cannot do.
 
 Deliberately not here: auto-reset, time limits, statistics and normalization (see ``wrappers``), and any host
 (NumPy / Gymnasium) execution (see ``gymnasium_bridge``).
@@ -133,6 +139,23 @@ class Environment(abc.ABC):
         action = self.spec.action_space.check(action, what="action", owner=self.spec.id)
         return self._step(key, state, action, params)
 
+    def reset_where(self, key: jax.Array, state, done, params=None) -> tuple[jax.Array, Any]:
+        """Start a new episode where ``done`` (a bool scalar; per env under ``vmap``) after a step that gave ``state``.
+
+        Returns the new episode's first observation (meaningful where ``done``; select it with ``jnp.where``) and
+        the state to continue from: the new episode's where ``done``, ``state`` elsewhere. State that outlives an
+        episode (a wrapper's running statistics) is carried over rather than reset.
+        """
+        params = self._check_params(params)
+        self._check_key(key)
+        done = jnp.asarray(done)
+        if done.shape != () or done.dtype != jnp.bool_:
+            raise TypeError(
+                f"{self.spec.id}: done must be a bool scalar (terminated | truncated of one env; vmap reset_where "
+                f"for a batch), got shape {done.shape} dtype {done.dtype}"
+            )
+        return self._reset_where(key, state, done, params)
+
     def render(self, state, params=None) -> jax.Array:
         """An RGB picture of ``state`` as ``uint8[H, W, 3]`` (pure; vmap it to render a batch)."""
         raise NotImplementedError(f"{self.spec.id} does not render")
@@ -142,6 +165,11 @@ class Environment(abc.ABC):
 
     @abc.abstractmethod
     def _step(self, key: jax.Array, state, action: jax.Array, params) -> StepResult: ...
+
+    def _reset_where(self, key: jax.Array, state, done: jax.Array, params) -> tuple[jax.Array, Any]:
+        # nothing of a raw env outlives its episode: a fresh reset, selected where done
+        obs, fresh = self._reset(key, params)
+        return obs, jax.tree.map(lambda f, s: jnp.where(done, f, s), fresh, state)
 
     # ------------------------------------------------------------------ validation
     def _check_params(self, params):

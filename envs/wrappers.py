@@ -13,6 +13,10 @@ count reaches ``params.max_episode_steps`` (``terminated`` and ``truncated`` may
 ``AutoReset`` resets on the same step (Gymnasium's ``AutoresetMode.SAME_STEP``) and returns the pre-reset
 observation in ``info["final_obs"]``, so a learner bootstraps a truncated step from the true next state.
 
+``AutoReset`` starts the next episode with ``reset_where`` (see ``envs.core``), not ``reset``, so state that
+outlives an episode survives it: ``NormalizeObservation`` inside ``AutoReset`` keeps its running statistics across
+episodes, as a stateful Gymnasium wrapper does across ``reset()`` calls.
+
 Deliberately not here: frame stacking and pixel pipelines (no pixel env yet), reward normalization (it belongs
 to the learner, which knows γ; see ``rlkit.running_stats``).
 """
@@ -36,6 +40,10 @@ class Wrapper(Environment):
 
     A wrapper that keeps state of its own sets ``has_own_state = True`` and keeps the inner state in
     ``state.env_state``; one that does not passes the inner state through untouched.
+
+    A wrapper that changes what a reset returns overrides ``_begin_episode`` (not ``_reset``): both ``reset`` and
+    ``AutoReset``'s ``reset_where`` go through it, the latter after the inner env carried over what outlives an
+    episode. One whose own state outlives an episode also overrides ``_reset_where`` (``NormalizeObservation``).
     """
 
     has_own_state = False
@@ -61,7 +69,25 @@ class Wrapper(Environment):
         return f"{type(self).__name__}({self.env!r})"
 
     def _reset(self, key, params):
-        return self.env.reset(key, params)
+        return self._begin_episode(*self.env.reset(key, params), params)
+
+    def _begin_episode(self, obs, env_state, params):
+        """This wrapper's ``(obs, state)`` at the start of an episode whose inner reset gave ``(obs, env_state)``."""
+        return obs, env_state
+
+    def _reset_where(self, key, state, done, params):
+        cls = type(self)
+        if cls._reset is not Wrapper._reset and cls._begin_episode is Wrapper._begin_episode:
+            # written against the protocol before reset_where (it overrides _reset only): reset it and
+            # everything below afresh, as AutoReset always did, rather than skip what its _reset does
+            return super()._reset_where(key, state, done, params)
+        inner = state.env_state if self.has_own_state else state
+        obs, inner = self.env.reset_where(key, inner, done, params)  # already selected where done
+        obs, fresh = self._begin_episode(obs, inner, params)
+        if not self.has_own_state:
+            return obs, fresh
+        # this wrapper's own fields start afresh where done; env_state is `inner` on both sides
+        return obs, jax.tree.map(lambda f, s: jnp.where(done, f, s), fresh, state.replace(env_state=inner))
 
     def _step(self, key, state, action, params) -> StepResult:
         return self.env.step(key, state, action, params)
@@ -86,9 +112,8 @@ class TimeLimit(Wrapper):
 
     has_own_state = True
 
-    def _reset(self, key, params):
-        obs, state = self.env.reset(key, params)
-        return obs, TimeLimitState(state, jnp.zeros((), jnp.int32))
+    def _begin_episode(self, obs, env_state, params):
+        return obs, TimeLimitState(env_state, jnp.zeros((), jnp.int32))
 
     def _step(self, key, state, action, params):
         obs, env_state, reward, terminated, truncated, info = self.env.step(
@@ -104,14 +129,14 @@ class AutoReset(Wrapper):
     """Resets an episode on the step that ends it; the pre-reset observation is in ``info["final_obs"]``.
 
     The reset branch is always computed (``jnp.where`` selects), which keeps the step branch-free under ``vmap``.
+    It is the inner env's ``reset_where``, so what outlives an episode (running statistics) is carried over.
     """
 
     def _step(self, key, state, action, params):
         step_key, reset_key = jax.random.split(key)
         obs, next_state, reward, terminated, truncated, info = self.env.step(step_key, state, action, params)
-        reset_obs, reset_state = self.env.reset(reset_key, params)
         done = jnp.logical_or(terminated, truncated)
-        next_state = jax.tree.map(lambda r, s: jnp.where(done, r, s), reset_state, next_state)
+        reset_obs, next_state = self.env.reset_where(reset_key, next_state, done, params)
         info = dict(info, final_obs=obs)
         return jnp.where(done, reset_obs, obs), next_state, reward, terminated, truncated, info
 
@@ -134,11 +159,15 @@ class EpisodeStatistics(Wrapper):
 
     has_own_state = True
 
-    def _reset(self, key, params):
-        obs, state = self.env.reset(key, params)
+    def _begin_episode(self, obs, env_state, params):
         k = self.spec.num_reward_terms
         zf, zi = jnp.zeros((k,), jnp.float32), jnp.zeros((), jnp.int32)
-        return obs, EpisodeStatisticsState(state, zf, zi, zf, zi, zi)
+        return obs, EpisodeStatisticsState(env_state, zf, zi, zf, zi, zi)
+
+    def _reset_where(self, key, state, done, params):
+        # _step already restarted the running sums where done; the last episode's figures and the count carry on
+        obs, env_state = self.env.reset_where(key, state.env_state, done, params)
+        return obs, state.replace(env_state=env_state)
 
     def _step(self, key, state, action, params):
         obs, env_state, reward, terminated, truncated, info = self.env.step(
@@ -175,6 +204,10 @@ class NormalizeObservationState:
 class NormalizeObservation(Wrapper):
     """Normalizes observations with running mean / std kept in the state; ``info["raw_obs"]`` keeps the original.
 
+    The statistics outlive episodes: inside ``AutoReset`` they absorb the last observation of an episode (in its
+    step) and the first of the next (in ``reset_where``), which is then normalized with them — what CleanRL's
+    per-env Gymnasium ``NormalizeObservation`` under a vector env's auto-reset sees. Only ``reset`` starts afresh.
+
     Args:
         axis_name: when the env is vmapped with ``jax.vmap(..., axis_name=axis_name)``, the statistics are merged
             over that axis so all parallel envs share one estimate (as Gymnasium's vector wrapper does). ``None``
@@ -204,10 +237,17 @@ class NormalizeObservation(Wrapper):
             stats = running_stats.update(stats, obs[None], axis_name=self.axis_name)
         return stats, running_stats.normalize(stats, obs, clip=self.clip)
 
-    def _reset(self, key, params):
-        obs, state = self.env.reset(key, params)
+    def _begin_episode(self, obs, env_state, params):
         stats, norm = self._observe(running_stats.RunningMeanStd.zeros(obs.shape), obs)
-        return norm, NormalizeObservationState(state, stats)
+        return norm, NormalizeObservationState(env_state, stats)
+
+    def _reset_where(self, key, state, done, params):
+        obs, env_state = self.env.reset_where(key, state.env_state, done, params)
+        stats = state.stats
+        if self.update:
+            stats = _update_where(stats, obs, done, self.axis_name)
+        norm = running_stats.normalize(stats, obs, clip=self.clip)
+        return norm, NormalizeObservationState(env_state, stats)
 
     def _step(self, key, state, action, params):
         obs, env_state, reward, terminated, truncated, info = self.env.step(
@@ -218,6 +258,34 @@ class NormalizeObservation(Wrapper):
         if "final_obs" in info:  # an inner AutoReset: normalize the bootstrap observation the same way
             info["final_obs"] = running_stats.normalize(stats, info["final_obs"], clip=self.clip)
         return norm, NormalizeObservationState(env_state, stats), reward, terminated, truncated, info
+
+
+def _update_where(
+    stats: running_stats.RunningMeanStd, obs: jax.Array, done: jax.Array, axis_name: str | None
+) -> running_stats.RunningMeanStd:
+    """``running_stats.update(stats, obs[None], axis_name)`` counting ``obs`` only where ``done``.
+
+    Over a named axis every env merges the same batch, the observations of the envs that reset (none: unchanged),
+    so the shared statistics stay identical across envs; a per-env ``jnp.where`` around ``update`` would let the
+    envs that did not reset miss the others' observations and count those of hypothetical resets. Same
+    arithmetic as ``running_stats.update`` (Chan et al.'s merge), so a single env's update matches it.
+    """
+    w = done.astype(jnp.float32)
+    x = jnp.asarray(obs, jnp.float32)
+    n, total = w, w * x
+    if axis_name is not None:
+        n, total = jax.lax.psum(n, axis_name), jax.lax.psum(total, axis_name)
+    batch_mean = total / jnp.maximum(n, 1.0)
+    sq = w * (x - batch_mean) ** 2
+    if axis_name is not None:
+        sq = jax.lax.psum(sq, axis_name)
+    batch_var = sq / jnp.maximum(n, 1.0)
+    delta = batch_mean - stats.mean
+    count = stats.count + n
+    mean = stats.mean + delta * n / count
+    m2 = stats.var * stats.count + batch_var * n + delta**2 * stats.count * n / count
+    new = running_stats.RunningMeanStd(mean=mean, var=m2 / count, count=count)
+    return jax.tree.map(lambda u, s: jnp.where(n > 0, u, s), new, stats)
 
 
 # ---------------------------------------------------------------------------------------------- actions
