@@ -245,7 +245,7 @@ class NormalizeObservation(Wrapper):
         obs, env_state = self.env.reset_where(key, state.env_state, done, params)
         stats = state.stats
         if self.update:
-            stats = _update_where(stats, obs, done, self.axis_name)
+            stats = running_stats.update(stats, obs[None], self.axis_name, where=done[None])
         norm = running_stats.normalize(stats, obs, clip=self.clip)
         return norm, NormalizeObservationState(env_state, stats)
 
@@ -258,34 +258,6 @@ class NormalizeObservation(Wrapper):
         if "final_obs" in info:  # an inner AutoReset: normalize the bootstrap observation the same way
             info["final_obs"] = running_stats.normalize(stats, info["final_obs"], clip=self.clip)
         return norm, NormalizeObservationState(env_state, stats), reward, terminated, truncated, info
-
-
-def _update_where(
-    stats: running_stats.RunningMeanStd, obs: jax.Array, done: jax.Array, axis_name: str | None
-) -> running_stats.RunningMeanStd:
-    """``running_stats.update(stats, obs[None], axis_name)`` counting ``obs`` only where ``done``.
-
-    Over a named axis every env merges the same batch, the observations of the envs that reset (none: unchanged),
-    so the shared statistics stay identical across envs; a per-env ``jnp.where`` around ``update`` would let the
-    envs that did not reset miss the others' observations and count those of hypothetical resets. Same
-    arithmetic as ``running_stats.update`` (Chan et al.'s merge), so a single env's update matches it.
-    """
-    w = done.astype(jnp.float32)
-    x = jnp.asarray(obs, jnp.float32)
-    n, total = w, w * x
-    if axis_name is not None:
-        n, total = jax.lax.psum(n, axis_name), jax.lax.psum(total, axis_name)
-    batch_mean = total / jnp.maximum(n, 1.0)
-    sq = w * (x - batch_mean) ** 2
-    if axis_name is not None:
-        sq = jax.lax.psum(sq, axis_name)
-    batch_var = sq / jnp.maximum(n, 1.0)
-    delta = batch_mean - stats.mean
-    count = stats.count + n
-    mean = stats.mean + delta * n / count
-    m2 = stats.var * stats.count + batch_var * n + delta**2 * stats.count * n / count
-    new = running_stats.RunningMeanStd(mean=mean, var=m2 / count, count=count)
-    return jax.tree.map(lambda u, s: jnp.where(n > 0, u, s), new, stats)
 
 
 # ---------------------------------------------------------------------------------------------- actions

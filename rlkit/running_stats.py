@@ -33,24 +33,38 @@ class RunningMeanStd:
         return jnp.sqrt(self.var)
 
 
-def update(stats: RunningMeanStd, batch: jax.Array, axis_name: str | None = None) -> RunningMeanStd:
-    """Merge ``batch`` (``float[..., *stats.mean.shape]``; all leading axes are items) into ``stats``."""
+def update(
+    stats: RunningMeanStd, batch: jax.Array, axis_name: str | None = None, where: jax.Array | None = None
+) -> RunningMeanStd:
+    """Merge ``batch`` (``float[..., *stats.mean.shape]``; all leading axes are items) into ``stats``.
+
+    ``where`` (bool, the batch's leading shape) counts only the items where it is true; a batch with no such item
+    (over ``axis_name`` too) leaves the statistics unchanged. Over a named axis every member merges the same
+    combined batch, so the statistics stay identical across it."""
     x = jnp.asarray(batch, jnp.float32).reshape((-1,) + stats.mean.shape)
-    n = jnp.asarray(x.shape[0], jnp.float32)
-    total = jnp.sum(x, axis=0)
+    if where is None:
+        n = jnp.asarray(x.shape[0], jnp.float32)
+        total = jnp.sum(x, axis=0)
+    else:
+        w = jnp.reshape(jnp.asarray(where, jnp.float32), (-1,) + (1,) * len(stats.mean.shape))
+        n = jnp.sum(w)
+        total = jnp.sum(w * x, axis=0)
     if axis_name is not None:
         n = jax.lax.psum(n, axis_name)
         total = jax.lax.psum(total, axis_name)
-    batch_mean = total / n
-    sq = jnp.sum((x - batch_mean) ** 2, axis=0)
+    batch_mean = total / (n if where is None else jnp.maximum(n, 1.0))
+    sq = jnp.sum((x - batch_mean) ** 2 if where is None else w * (x - batch_mean) ** 2, axis=0)
     if axis_name is not None:
         sq = jax.lax.psum(sq, axis_name)
-    batch_var = sq / n
+    batch_var = sq / (n if where is None else jnp.maximum(n, 1.0))
     delta = batch_mean - stats.mean
     count = stats.count + n
     mean = stats.mean + delta * n / count
     m2 = stats.var * stats.count + batch_var * n + delta**2 * stats.count * n / count
-    return RunningMeanStd(mean=mean, var=m2 / count, count=count)
+    new = RunningMeanStd(mean=mean, var=m2 / count, count=count)
+    if where is None:
+        return new
+    return jax.tree.map(lambda u, s: jnp.where(n > 0, u, s), new, stats)
 
 
 def normalize(
