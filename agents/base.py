@@ -1,4 +1,4 @@
-"""The agent protocol every learner follows (DESIGN.md):
+"""The agent protocol every learner follows:
 
     init(key, spec)              -> state
     act(state, obs, key, mode)   -> action          # mode: "explore" | "deterministic" (static)

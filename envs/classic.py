@@ -3,7 +3,7 @@
 Same dynamics, rewards, termination rules, start distributions (in law, not in RNG stream), observation and
 action spaces, and episode lengths as Gymnasium 1.x (``gymnasium/envs/classic_control``); tests drive both from
 the same start state with the same actions and compare every step (``tests/test_classic_parity.py``). Written
-here rather than taken from gymnax because gymnax pins ``jax < 0.12`` (see DESIGN.md), and these are small.
+here rather than taken from gymnax because gymnax pins ``jax < 0.12``, and these are small.
 
 Every physical constant is a field of the env's params dataclass, so a sweep can vmap over it; the observation
 and action spaces are built from the *default* params (spaces are static metadata).

@@ -3,7 +3,8 @@
 Entries are registered by import path (``"envs.classic.pendulum:Pendulum"``) so that importing ``envs`` stays
 cheap and an env module is imported only when it is made. ``make`` wraps JAX-native envs in ``TimeLimit`` (their
 ``params.max_episode_steps``), like Gymnasium's registration does; an id prefixed ``gymnasium:`` returns the
-host-side bridge to that Gymnasium env instead. An unknown id raises ``UnknownEnvError`` naming the closest ids.
+host-side bridge to that Gymnasium env instead. An unknown id raises ``UnknownEnvError`` naming the closest ids
+(for ``gymnasium:`` ids: Gymnasium's own message and the closest ids in ``gymnasium.registry``).
 """
 
 from __future__ import annotations
@@ -65,11 +66,60 @@ def lookup(id: str) -> EnvEntry:
     if id in _REGISTRY:
         return _REGISTRY[id]
     close = difflib.get_close_matches(id, list(_REGISTRY), n=3, cutoff=0.5)
+    if id in _gymnasium_ids():  # a Gymnasium id typed without the prefix
+        close.append(GYMNASIUM_PREFIX + id)
     hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     raise UnknownEnvError(
         f"unknown env id {id!r}.{hint} Registered: {', '.join(registered_ids())}; "
         f"any Gymnasium env as '{GYMNASIUM_PREFIX}<id>' (e.g. '{GYMNASIUM_PREFIX}Pendulum-v1')."
     )
+
+
+def _gymnasium_ids() -> list[str]:
+    try:
+        import gymnasium
+    except ImportError:  # pragma: no cover - gymnasium is a dependency
+        return []
+    return list(gymnasium.registry)
+
+
+def check_gymnasium_id(gym_id: str) -> None:
+    """Raise ``UnknownEnvError`` (Gymnasium's own message and the closest registered Gymnasium ids, one line) if
+    ``gym_id`` is not a registered Gymnasium id. Nothing is made or stepped."""
+    import gymnasium
+
+    try:
+        gymnasium.spec(gym_id)
+    except gymnasium.error.Error as err:
+        message = " ".join(str(err).split())  # Gymnasium's message, as one line
+        close = difflib.get_close_matches(gym_id, _gymnasium_ids(), n=3, cutoff=0.5)
+        hint = (
+            f" Closest registered Gymnasium ids: {', '.join(repr(GYMNASIUM_PREFIX + c) for c in close)}."
+            if close
+            else f" `python -c 'import gymnasium; gymnasium.pprint_registry()'` lists the {len(_gymnasium_ids())} "
+            "registered ones."
+        )
+        end = "" if message.endswith((".", "?", "!")) else "."
+        raise UnknownEnvError(
+            f"unknown Gymnasium env id {GYMNASIUM_PREFIX + gym_id!r}: {message}{end}{hint}"
+        ) from None
+
+
+def action_space_of(id: str):
+    """The action space (``envs.spaces``) of a registered env or ``gymnasium:<id>``, without stepping it (a
+    Gymnasium env is made once, its space read and translated, and closed)."""
+    if id.startswith(GYMNASIUM_PREFIX):
+        import gymnasium
+
+        from envs.gymnasium_bridge import _translate_action_space
+
+        check_gymnasium_id(id[len(GYMNASIUM_PREFIX) :])
+        env = gymnasium.make(id[len(GYMNASIUM_PREFIX) :])
+        try:
+            return _translate_action_space(env.action_space, id)[0]
+        finally:
+            env.close()
+    return make(id).spec.action_space
 
 
 def make(id: str, *, time_limit: bool = True, **kwargs):
@@ -84,6 +134,7 @@ def make(id: str, *, time_limit: bool = True, **kwargs):
     if id.startswith(GYMNASIUM_PREFIX):
         from envs.gymnasium_bridge import GymnasiumVectorEnv
 
+        check_gymnasium_id(id[len(GYMNASIUM_PREFIX) :])
         return GymnasiumVectorEnv(id[len(GYMNASIUM_PREFIX) :], **kwargs)
     env = lookup(id).load()(**kwargs)
     if time_limit:

@@ -4,17 +4,34 @@ rlkit train --agent sac --env pendulum …      train (``rlkit train --agent X -
 rlkit eval runs/default/agent.rlkit --env pendulum --episodes 20 --video eval.gif
 rlkit plot runs/sac runs/td3 --metric eval_return --out curves.png
 rlkit envs                                    the registered env ids
+
+A wrong command line (an unknown flag, a value of the wrong type, a value out of range, an unknown env id, a file
+that is not an agent) is reported as one line on stderr naming the flag, the value and what is allowed, with exit
+status 2, before anything is compiled.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import difflib
+import io
+import os
 import sys
+import types
+import typing
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
 
 import tyro
 
 COMMANDS = ("train", "eval", "plot", "envs")
+
+
+class UsageError(ValueError):
+    """A wrong command line: its message is one line naming the flag, the value and what is allowed."""
 
 
 @dataclass(frozen=True)
@@ -30,44 +47,306 @@ class EvalArgs:
     seed: int = 0
     """evaluation seed"""
     video: str = ""
-    """write one episode as an animated GIF here (JAX-native envs)"""
+    """write one episode as an animated GIF here (JAX-native envs, and Gymnasium envs that render rgb_array)"""
+
+    LIMITS: ClassVar[dict] = {
+        "episodes": {"low": 1},
+        "seed": {"low": 0},
+        "mode": {"choices": ("deterministic", "explore")},
+    }
 
 
 @dataclass(frozen=True)
 class PlotArgs:
     run_dirs: tyro.conf.Positional[tuple[str, ...]]
-    """run directories (one curve each, over every */metrics.jsonl inside: seeds and swept runs)"""
+    """run directories, each drawn over every */metrics.jsonl inside: one curve per swept value (its seeds' mean
+    and 95% bootstrap band), or one curve for a run without a sweep"""
     metric: str = "episode_return"
     """metric to plot (e.g. eval_return, loss/critic)"""
     out: str = "learning_curves.png"
-    """PNG to write"""
+    """image to write (.png; or any format matplotlib writes: .pdf, .svg, ...)"""
     title: str = ""
     """figure title"""
+
+
+# ================================================================================================ the command line
+def flag_name(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+_POSITIONAL = typing.get_args(tyro.conf.Positional[int])[1]  # the marker tyro.conf.Positional adds
+
+
+def _unwrap(hint):
+    """``(type, positional)`` with ``Annotated`` markers taken off."""
+    positional = False
+    while typing.get_origin(hint) is Annotated:
+        hint, *markers = typing.get_args(hint)
+        positional |= any(m is _POSITIONAL for m in markers)
+    return hint, positional
+
+
+def _value_kind(hint) -> tuple[str, Any]:
+    """How a flag of type ``hint`` takes values: ``("switch", None)``, ``("one", T)``, ``("many", T)``,
+    ``("optional-many", T)`` (``tuple[T, ...] | None``), ``("choice", values)`` or ``("other", None)``."""
+    hint, _ = _unwrap(hint)
+    origin = typing.get_origin(hint)
+    if hint is bool:
+        return "switch", None
+    if hint in (int, float, str):
+        return "one", hint
+    if origin is Literal:
+        return "choice", typing.get_args(hint)
+    if origin is tuple:
+        args = typing.get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis and args[0] in (int, float, str):
+            return "many", args[0]
+        return "other", None
+    if origin in (typing.Union, types.UnionType):
+        rest = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(rest) == 1:
+            kind, elem = _value_kind(rest[0])
+            if kind == "many":
+                return "optional-many", elem
+            if kind == "one":
+                return "optional-one", elem
+    return "other", None
+
+
+_TYPE_WORDS = {int: "an integer", float: "a number", str: "a string"}
+
+
+def _convert(flag: str, value: str, elem) -> None:
+    if elem is str:
+        return
+    try:
+        elem(value)
+    except ValueError:
+        raise UsageError(f"{flag} expects {_TYPE_WORDS[elem]}, got {value!r}") from None
+
+
+def _looks_like_flag(token: str) -> bool:
+    if token.startswith("--"):
+        return True
+    if token.startswith("-") and len(token) > 1:
+        try:
+            float(token)  # a negative number is a value
+        except ValueError:
+            return True
+    return False
+
+
+@dataclass
+class _Flags:
+    kinds: dict[str, tuple[str, Any]]  # "--flag" -> value kind
+    switches: set[str]  # "--flag" of every bool (also "--no-flag")
+    positionals: list[tuple[str, str, bool]]  # (field, kind "one" | "many", required)
+
+
+def flags_of(classes: Iterable[type]) -> _Flags:
+    """The flags ``tyro`` makes for the fields of ``classes`` (nested under ``tyro.conf.OmitArgPrefixes``)."""
+    flags = _Flags({}, set(), [])
+    for cls in classes:
+        hints = typing.get_type_hints(cls, include_extras=True)
+        for f in dataclasses.fields(cls):
+            kind = _value_kind(hints[f.name])
+            required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            if _unwrap(hints[f.name])[1]:
+                flags.positionals.append((f.name, kind[0], required))
+                continue
+            flags.kinds[flag_name(f.name)] = kind
+            if kind[0] == "switch":
+                flags.switches.add(flag_name(f.name))
+    return flags
+
+
+def check_argv(
+    argv: Sequence[str],
+    classes: Iterable[type],
+    prog: str,
+    *,
+    help_hint: str = "",
+    elsewhere: dict | None = None,
+) -> None:
+    """Raise ``UsageError`` (one line) for the first token tyro would reject: an unknown flag, a missing value, a
+    value that does not convert to the field's type, a switch given a value, a missing or extra positional.
+
+    ``elsewhere`` maps flags that exist for other choices (e.g. another agent's config) to where they do."""
+    if "-h" in argv or "--help" in argv:  # tyro prints the help and exits
+        return
+    flags = flags_of(classes)
+    help_hint = help_hint or f"{prog} --help"
+    positionals: list[str] = []
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":
+            positionals += argv[i + 1 :]
+            break
+        if not _looks_like_flag(token):
+            positionals.append(token)
+            i += 1
+            continue
+        name, has_value, inline = token.partition("=")
+        flag = "--" + name.lstrip("-").replace("_", "-")
+        if not name.startswith("--"):
+            flag = name
+        base = "--" + flag[len("--no-") :] if flag.startswith("--no-") else None
+        if flag in flags.switches or base in flags.switches:
+            if has_value:
+                shown = base or flag
+                raise UsageError(
+                    f"{shown} is a switch and takes no value (give {shown} or --no-{shown[2:]}), got {token!r}"
+                )
+            i += 1
+            continue
+        if flag not in flags.kinds:
+            where = (elsewhere or {}).get(flag)
+            if where:
+                raise UsageError(
+                    f"unrecognized flag {flag} here: {flag} is {where}; `{help_hint}` lists the flags"
+                )
+            close = difflib.get_close_matches(flag, [*flags.kinds, *flags.switches], n=3, cutoff=0.6)
+            hint = f"; did you mean {' or '.join(close)}?" if close else ""
+            raise UsageError(f"unrecognized flag {flag}{hint} (`{help_hint}` lists the flags)")
+        kind, elem = flags.kinds[flag]
+        if has_value:
+            values, i = [inline], i + 1
+        elif kind in ("one", "optional-one", "choice"):
+            take = i + 1 < len(argv) and not _looks_like_flag(argv[i + 1])
+            values, i = argv[i + 1 : i + 1 + take], i + 1 + take
+        else:  # a tuple: every value up to the next flag
+            j = i + 1
+            while j < len(argv) and not _looks_like_flag(argv[j]):
+                j += 1
+            values, i = list(argv[i + 1 : j]), j
+        if kind in ("one", "optional-one", "choice") and len(values) != 1:
+            if kind == "choice":
+                what = "one of " + ", ".join(map(str, elem))
+            else:
+                what = _TYPE_WORDS.get(elem, "a value")
+            raise UsageError(f"{flag} expects {what}, got none")
+        if kind == "choice" and values[0] not in [str(c) for c in elem]:
+            raise UsageError(
+                f"{flag} {values[0]!r} is not allowed; choose one of {', '.join(map(str, elem))}"
+            )
+        if kind in ("optional-many", "optional-one") and values == ["None"]:
+            continue
+        if kind in ("one", "many", "optional-many", "optional-one"):
+            for v in values:
+                _convert(flag, v, elem)
+    names = flags.positionals
+    if not names and positionals:
+        raise UsageError(f"unexpected argument {positionals[0]!r} (`{help_hint}` lists the flags)")
+    if names:
+        field, kind, required = names[0]
+        label = field.upper()
+        if required and not positionals:
+            raise UsageError(f"missing {label} (`{help_hint}` says what it is)")
+        if kind == "one" and len(positionals) > 1:
+            raise UsageError(f"unexpected argument {positionals[1]!r}: {prog} takes one {label}")
+
+
+def check_values(args, limits: dict, *, what: str = "") -> None:
+    """``limits``: field -> ``{"low": x}``, ``{"high": x}``, ``{"choices": (...)}``; one line per violation."""
+    for name, limit in limits.items():
+        value = getattr(args, name)
+        flag = flag_name(name)
+        if "choices" in limit and value not in limit["choices"]:
+            raise UsageError(f"{flag} {value!r} is not allowed; choose one of {', '.join(limit['choices'])}")
+        if "low" in limit and value < limit["low"]:
+            raise UsageError(f"{flag} {value!r} is out of range: {name} must be >= {limit['low']}")
+        if "high" in limit and value > limit["high"]:
+            raise UsageError(f"{flag} {value!r} is out of range: {name} must be <= {limit['high']}")
+
+
+def _tyro_message(text: str) -> str:
+    """The message of a tyro error box (the lines between its title's rule and the next rule), as one line."""
+    blocks: list[list[str]] = [[]]
+    for raw in text.splitlines():
+        line = raw.strip().strip("│╭╮╰╯").strip()
+        if line and set(line) <= set("-─━ "):  # a rule between the title, the message and the help footer
+            blocks.append([])
+        elif line:
+            blocks[-1].append(line)
+    blocks = [b for b in blocks if b]
+    message = blocks[1] if len(blocks) > 1 else blocks[0] if blocks else ["could not parse the arguments"]
+    return " ".join(message)
+
+
+def parse_cli(cls, argv: Sequence[str], prog: str, **kwargs):
+    """``tyro.cli(cls, args=argv, ...)`` that never prints a box: ``--help`` prints tyro's help, any parse error
+    tyro still finds after ``check_argv`` becomes a ``UsageError`` with tyro's message as one line."""
+    argv = list(argv)
+    if "-h" in argv or "--help" in argv:
+        return tyro.cli(cls, args=argv, prog=prog, **kwargs)
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured), contextlib.redirect_stdout(captured):
+            return tyro.cli(cls, args=argv, prog=prog, **kwargs)  # its box goes to `captured`
+    except SystemExit as exit_:
+        if exit_.code in (0, None):
+            raise
+        raise UsageError(f"{_tyro_message(captured.getvalue())} (`{prog} --help` lists the flags)") from None
+
+
+# ================================================================================================ eval
+def _check_env_id(env_id: str) -> None:
+    import envs
+    from envs import registry
+
+    if env_id.startswith(registry.GYMNASIUM_PREFIX):
+        registry.check_gymnasium_id(env_id[len(registry.GYMNASIUM_PREFIX) :])
+    else:
+        envs.registry.lookup(env_id)
+
+
+def _check_output(flag: str, path: str, suffixes: Sequence[str]) -> None:
+    if Path(path).suffix.lower() not in suffixes:
+        raise UsageError(f"{flag} {path!r}: the file name must end in {' or '.join(suffixes)}")
+    if Path(path).is_dir():
+        raise UsageError(f"{flag} {path!r} is a directory; give a file name")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
 def evaluate(args: EvalArgs) -> dict:
     import jax
 
     import envs
-    from rlkit.export import load_agent
+    from envs import registry
+    from rlkit.export import load_agent, trained_env_id
 
-    if args.episodes < 1 or args.mode not in ("deterministic", "explore"):
-        raise ValueError("episodes must be >= 1 and mode deterministic | explore")
-    _, trained_state = load_agent(args.agent_file)
-    env_id = (
-        args.env
-        or __import__("json").loads(
-            __import__("flax").serialization.msgpack_restore(Path(args.agent_file).read_bytes())["header"]
-        )["spec"]["id"]
-    )
-    if env_id.startswith(envs.registry.GYMNASIUM_PREFIX) or env_id not in envs.registered_ids():
+    check_values(args, EvalArgs.LIMITS)
+    if args.video:
+        _check_output("--video", args.video, (".gif",))
+    trained = trained_env_id(args.agent_file)  # a missing file, a directory, a non-agent file: one line here
+    if args.env:
+        env_id = args.env
+        _check_env_id(env_id)
+    elif trained in envs.registered_ids():
+        env_id = trained
+    else:  # trained through the Gymnasium bridge: its spec id is the Gymnasium id
+        env_id = registry.GYMNASIUM_PREFIX + trained
+        try:
+            _check_env_id(env_id)
+        except envs.UnknownEnvError:
+            raise UsageError(
+                f"{args.agent_file} was trained on {trained!r}, which is neither a registered env nor a Gymnasium "
+                "id; pass --env with the env to evaluate on"
+            ) from None
+    if env_id.startswith(registry.GYMNASIUM_PREFIX):
         from rlkit.host_loop import evaluate_host
 
-        gym_env = envs.make(env_id if env_id.startswith("gymnasium:") else f"gymnasium:{env_id}")
-        with gym_env:
+        if args.video:
+            _check_renders(env_id)
+        with envs.make(env_id) as gym_env:
             agent, state = load_agent(args.agent_file, gym_env.spec)
             result = evaluate_host(
                 agent, state, gym_env, episodes=args.episodes, seed=args.seed, mode=args.mode
+            )
+        if args.video:
+            result["video"] = record_video_host(
+                env_id, agent, state, args.video, seed=args.seed, mode=args.mode
             )
     else:
         from rlkit.evaluation import evaluate_policy
@@ -96,7 +375,6 @@ def record_video(
     """One episode rendered on the device (``env.render`` vmapped over the scanned states), saved as a GIF."""
     import jax
     import numpy as np
-    from PIL import Image
 
     horizon = env.spec.max_episode_steps or 200
 
@@ -113,35 +391,116 @@ def record_video(
         _, states = jax.lax.scan(step, (obs, s), jax.random.split(key, horizon))
         return jax.vmap(env.render)(states)
 
-    frames = np.asarray(rollout(jax.random.key(seed)))
+    return _save_gif(np.asarray(rollout(jax.random.key(seed))), path, fps)
+
+
+def _save_gif(frames, path: str, fps: int) -> str:
+    from PIL import Image
+
     images = [Image.fromarray(f) for f in frames[:: max(1, len(frames) // 150)]]
     images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
     return path
 
 
-def plot(args: PlotArgs) -> str:
-    from rlkit.plots import load_curves, plot_learning_curves
+def _check_renders(env_id: str) -> None:
+    """One line, before anything runs, if a Gymnasium env cannot render ``rgb_array`` frames."""
+    import gymnasium
 
+    gym_id = env_id.split(":", 1)[1]
+    env = gymnasium.make(gym_id)
+    try:
+        modes = list(env.metadata.get("render_modes") or [])
+    finally:
+        env.close()
+    if "rgb_array" not in modes:
+        raise UsageError(
+            f"--video: Gymnasium env {gym_id!r} cannot render frames: its render_modes are {modes}, and a GIF needs "
+            "'rgb_array'"
+        )
+
+
+def record_video_host(
+    env_id: str, agent, state, path: str, *, seed: int = 0, mode: str = "deterministic", fps: int = 30
+) -> str:
+    """One episode of a Gymnasium env (made with ``render_mode="rgb_array"``), stepped on the host with the agent's
+    actions and saved as a GIF: the frame after reset and after every step until the episode ends."""
+    import gymnasium
+    import jax
+    import numpy as np
+
+    import envs
+
+    _check_renders(env_id)
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame draws off-screen: no display is opened
+    act = jax.jit(jax.vmap(lambda o, k: agent.act(state, o, k, mode)))
+    key = jax.random.key(seed)
+    with envs.make(env_id, gym_kwargs={"render_mode": "rgb_array"}) as env:
+        limit = env.spec.max_episode_steps or 1000
+        try:
+            obs = env.reset(seed=seed)
+            frames = [env.render()[0]]
+            for _ in range(limit):
+                key, k = jax.random.split(key)
+                obs, _, terminated, truncated, _ = env.step(np.asarray(act(obs, jax.random.split(k, 1))))
+                if terminated[0] or truncated[0]:  # the frame now shows the auto-reset's new episode
+                    break
+                frames.append(env.render()[0])
+        except gymnasium.error.DependencyNotInstalled as err:
+            raise UsageError(f"--video: {env_id} cannot render here: {' '.join(str(err).split())}") from None
+    return _save_gif(np.stack(frames), path, fps)
+
+
+# ================================================================================================ plot
+def plot(args: PlotArgs) -> str:
+    import matplotlib.pyplot as plt
+
+    from rlkit.plots import load_run_dir_curves, plot_learning_curves
+
+    formats = tuple("." + f for f in plt.figure().canvas.get_supported_filetypes())
+    plt.close("all")
+    _check_output("--out", args.out, formats)
     curves = {}
     for run_dir in args.run_dirs:
-        files = sorted(Path(run_dir).glob("**/metrics.jsonl"))
-        if not files:
-            raise ValueError(f"no metrics.jsonl under {run_dir}")
-        curves[Path(run_dir).name] = load_curves(files, args.metric)
+        if not Path(run_dir).is_dir():
+            raise UsageError(
+                f"{run_dir} is not a directory (give run directories: the --log-dir of rlkit train)"
+            )
+        label, skipped = Path(run_dir).resolve().name, []
+        for group, curve in load_run_dir_curves(run_dir, args.metric, skipped).items():
+            curves[f"{label}: {group}" if group else label] = curve
+        for group in skipped:
+            print(
+                f"note: {label}: {group or 'its runs'} never logged {args.metric!r}; not drawn",
+                file=sys.stderr,
+            )
     out = plot_learning_curves(curves, args.out, title=args.title, ylabel=args.metric.replace("_", " "))
     print(f"wrote {out}")
     return out
 
 
+# ================================================================================================ entry point
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+    if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
-        raise SystemExit(0 if not argv or argv[0] in ("-h", "--help") else 2)
+        raise SystemExit(0)
+    if argv[0] not in COMMANDS:
+        close = difflib.get_close_matches(argv[0], COMMANDS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        print(
+            f"rlkit: error: unknown command {argv[0]!r}{hint} (commands: {', '.join(COMMANDS)})",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
     command, rest = argv[0], argv[1:]
     if command == "envs":
         import envs
 
+        if rest:
+            print(
+                f"rlkit envs: error: unexpected argument {rest[0]!r} (rlkit envs takes none)", file=sys.stderr
+            )
+            raise SystemExit(2)
         print(envs.describe())
         return
     if command == "train":
@@ -149,14 +508,24 @@ def main(argv: list[str] | None = None) -> None:
 
         train_main(rest)
         return
+    cls = EvalArgs if command == "eval" else PlotArgs
+    prog = f"rlkit {command}"
     try:
-        if command == "eval":
-            evaluate(tyro.cli(EvalArgs, args=rest, prog="rlkit eval"))
-        else:
-            plot(tyro.cli(PlotArgs, args=rest, prog="rlkit plot"))
-    except (ValueError, FileNotFoundError, KeyError) as err:
-        print(f"rlkit {command}: error: {err}", file=sys.stderr)
+        check_argv(rest, [cls], prog)
+        args = parse_cli(cls, rest, prog)
+        evaluate(args) if command == "eval" else plot(args)
+    except (ValueError, OSError, KeyError) as err:
+        print(f"{prog}: error: {one_line(err)}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def one_line(err: BaseException) -> str:
+    """An error's message as one line (``KeyError`` unquoted, ``OSError`` without its errno)."""
+    if isinstance(err, OSError) and err.strerror and err.filename is not None:
+        text = f"{err.filename}: {err.strerror}"
+    else:
+        text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+    return " ".join(text.split()) or type(err).__name__
 
 
 if __name__ == "__main__":

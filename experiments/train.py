@@ -28,7 +28,8 @@ import tyro
 import envs
 from rlkit import configs
 from rlkit.export import export_agent
-from rlkit.plots import load_curves, plot_learning_curves
+from rlkit.plots import group_runs, load_curves, plot_learning_curves
+from rlkit.statistics import iqm
 from rlkit.sweeps import make_runs
 from rlkit.training import train
 
@@ -42,7 +43,8 @@ class RunArgs:
     seeds: int = 4
     """independent seeds, vmapped into one program with the swept values (the runs axis)"""
     sweep: tuple[str, ...] = ()
-    """sweepable config values as FIELD=V1,V2,... (grid over all given fields), e.g. q_lr=1e-3,3e-4"""
+    """sweepable config values as FIELD=V1,V2,... (grid over all given fields), e.g. q_lr=1e-3,3e-4; the figure,
+    summary.json and the printed result have one curve / row per swept value (its seeds' mean ± std)"""
     total_steps: int = 20_000
     """env steps per run"""
     log_dir: str = "runs/default"
@@ -77,15 +79,108 @@ def _agents() -> dict[str, tuple[type, Any, Any]]:
 #: the embedded default of the main job: small networks so `make run` finishes in about a minute on 2 CPU cores
 MAIN_JOB_DEFAULTS = {"sac": {"hidden_sizes": (64, 64), "learning_starts": 1000, "buffer_size": 20_000}}
 
+#: the ranges of the run's own flags (the agents' config fields carry theirs); checked before anything is built
+RUN_LIMITS = {
+    "seeds": {"low": 1},
+    "total_steps": {"low": 1},
+    "checkpoint_every": {"low": 1},
+    "eval_every": {"low": 0},
+}
+
+#: ``--agent ppo`` on a Box action space starts from ``agents.ppo.continuous_config()`` (CleanRL
+#: ppo_continuous_action.py: observation and reward normalization, ent_coef 0, 10 epochs, lr 3e-4) with this batch
+#: layout for many vectorized envs instead of CleanRL's 1 env × 2048 steps
+PPO_CONTINUOUS_LAYOUT = {"num_envs": 16, "num_steps": 64, "num_minibatches": 8, "iterations_per_chunk": 4}
+
+PPO_DEFAULTS_HELP = (
+    "PPO defaults follow the env's action space. Discrete: PPOConfig's own (CleanRL ppo.py). Box (continuous "
+    "control): agents.ppo.continuous_config() — observation and reward normalization on, ent_coef 0, 10 epochs, "
+    "learning rate 3e-4, gamma 0.99 — with 16 envs × 64 steps, 8 minibatches and 4 iterations per chunk. Either "
+    "way the learning rate anneals over the run's own --total-steps (anneal_steps = total_steps) unless "
+    "--anneal-steps is given; flags you give always win. Not defaults: the README's PPO-pendulum row adds "
+    "--learning-rate 1e-3 --gamma 0.95, tuned for Pendulum's short horizon (its exact command is in README.md)."
+)
+
+
+def _split_values(text: str) -> list[str]:
+    """``"1e-3,3e-4"`` → two values; commas inside brackets (``[1,2],[2,1]``) stay in their value."""
+    values, depth, current = [], 0, ""
+    for ch in text:
+        if ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+        if ch == "," and depth == 0:
+            values.append(current)
+            current = ""
+        else:
+            current += ch
+    return [*values, current]
+
+
+def _sweep_value(config_cls, name: str, hint, text: str, item: str):
+    """One swept value converted to the field's type, or a one-line ``ConfigError``."""
+    import typing
+
+    v = text.strip()
+    where = f"--sweep {item}: {config_cls.__name__}.{name}"
+    origin = typing.get_origin(hint)
+    try:
+        if hint is bool:
+            if v.lower() not in ("true", "false"):
+                raise ValueError
+            return v.lower() == "true"
+        if hint is int:
+            number = float(v)
+            if not number.is_integer():
+                raise ValueError
+            return int(number)
+        if hint is float:
+            return float(v)
+        if origin is tuple or any(typing.get_origin(a) is tuple for a in typing.get_args(hint)):
+            value = json.loads(v)
+            if not isinstance(value, list) or not all(isinstance(x, int | float) for x in value):
+                raise ValueError
+            return tuple(float(x) for x in value)
+        return json.loads(v) if v[:1] in "[{" or v in ("true", "false") else float(v)
+    except ValueError:
+        kind = {bool: "true or false", int: "an integer", float: "a number"}.get(hint, "a list like [1,2]")
+        raise configs.ConfigError(f"{where} takes {kind}, got {v!r}") from None
+
 
 def parse_sweep(config_cls, items: tuple[str, ...]) -> dict[str, list]:
+    """``("q_lr=1e-3,3e-4",)`` → ``{"q_lr": [0.001, 0.0003]}``, each value converted to the field's type and
+    range-checked; a malformed item, a static field, a non-numeric or out-of-range value raise one line."""
+    import typing
+
+    hints = typing.get_type_hints(config_cls)
+    base = config_cls()
     sweep = {}
     for item in items:
         name, sep, values = item.partition("=")
-        if not sep or not values:
+        if not sep or not name or not values.strip():
             raise configs.ConfigError(f"--sweep expects FIELD=V1,V2,..., got {item!r}")
         configs.check_names(config_cls, [name], what="sweepable field")
-        sweep[name] = [json.loads(v) if v.strip()[0] in "[{tf" else float(v) for v in values.split(",")]
+        if configs.is_static(config_cls, name):
+            raise configs.ConfigError(
+                f"--sweep {item}: {config_cls.__name__}.{name} is static (it fixes shapes or structure), so it "
+                "cannot vary inside one compiled program; run one program per value instead"
+            )
+        if name in sweep:
+            raise configs.ConfigError(
+                f"--sweep names {name} twice; give all its values in one FIELD=V1,V2,..."
+            )
+        parsed = []
+        for text in _split_values(values):
+            if not text.strip():
+                raise configs.ConfigError(f"--sweep {item}: empty value (between commas)")
+            value = _sweep_value(config_cls, name, hints[name], text, item)
+            try:
+                configs.validate(base.replace(**{name: value}))
+            except configs.ConfigError as err:
+                raise configs.ConfigError(f"--sweep {item}: {err}") from None
+            parsed.append(value)
+        sweep[name] = parsed
     return sweep
 
 
@@ -146,56 +241,141 @@ def run(args: RunArgs, config) -> dict:
     return _summarize(args, runs.names, log_dir, result.steps, seconds)
 
 
+def _number(text: str):
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 def _summarize(args: RunArgs, names, log_dir: Path, steps: int, seconds: float) -> dict:
+    """Per swept value (runs grouped by name without their final ``seed_N``): the learning curve of its seeds with
+    a 95% bootstrap band in ``learning_curve.png``, and the final metric's mean ± std and IQM over its seeds in
+    ``summary.json`` and the printed lines. A run without a sweep is one group; values are never pooled."""
     paths = [log_dir / n / "metrics.jsonl" for n in names]
     metric = (
         "eval_return"
         if args.eval_every and all("eval_return" in p.read_text() for p in paths)
         else "episode_return"
     )
-    curve_steps, values = load_curves(paths, metric)
+    groups = group_runs(names)
+    curves, rows = {}, []
+    for group, members in groups.items():
+        curve_steps, values = load_curves([log_dir / n / "metrics.jsonl" for n in members], metric)
+        curves[group or args.agent] = (curve_steps, values)
+        final = values[:, -1]
+        final = final[np.isfinite(final)]  # a run without a finished episode at the last step has no value
+        rows.append(
+            {
+                "value": group,
+                "swept": {
+                    k: _number(v) for k, _, v in (part.partition("=") for part in group.split("/") if group)
+                },
+                "runs": len(members),
+                "final_runs": int(final.size),
+                "final_mean": float(np.mean(final)) if final.size else float("nan"),
+                "final_std": float(np.std(final)) if final.size else float("nan"),
+                "final_iqm": float(iqm(final)) if final.size else float("nan"),
+            }
+        )
     figure = plot_learning_curves(
-        {args.agent: (curve_steps, values)},
+        curves,
         log_dir / "learning_curve.png",
-        title=f"{args.agent} on {args.env}",
+        title=f"{args.agent} on {args.env}" + (" (one curve per swept value)" if len(groups) > 1 else ""),
         ylabel=metric.replace("_", " "),
     )
-    final = values[:, -1]
-    final = final[np.isfinite(final)]
     summary = {
         "env": args.env,
         "agent": args.agent,
         "runs": len(names),
         "steps_per_run": steps,
         "metric": metric,
-        "final_return_mean": float(np.mean(final)),
-        "final_return_std": float(np.std(final)),
+        "groups": rows,
         "env_steps_per_s": steps * len(names) / seconds,
         "wall_seconds": seconds,
         "figure": figure,
     }
+    if len(rows) == 1:  # one result: no sweep (different swept values are never pooled into one number)
+        summary |= {"final_return_mean": rows[0]["final_mean"], "final_return_std": rows[0]["final_std"]}
     (log_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(
-        f"\n{args.agent} on {args.env}: final {metric} {summary['final_return_mean']:.1f} ± "
-        f"{summary['final_return_std']:.1f} over {len(names)} runs, {steps:,} steps each, "
-        f"{summary['env_steps_per_s']:,.0f} env steps/s; outputs in {log_dir}/"
-    )
+
+    def result(row) -> str:
+        missing = row["runs"] - row["final_runs"]
+        left_out = f" ({missing} without a value at the last step)" if missing else ""
+        return f"{row['final_mean']:.1f} ± {row['final_std']:.1f} over {row['final_runs']} runs{left_out}"
+
+    speed = f"{steps:,} steps each, {summary['env_steps_per_s']:,.0f} env steps/s; outputs in {log_dir}/"
+    if len(rows) == 1:
+        print(f"\n{args.agent} on {args.env}: final {metric} {result(rows[0])}, {speed}")
+    else:
+        print(
+            f"\n{args.agent} on {args.env}: final {metric} per swept value (mean ± std over seeds), {speed}"
+        )
+        width = max(len(r["value"]) for r in rows)
+        for row in rows:
+            print(f"  {row['value']:<{width}}  {result(row)}, IQM {row['final_iqm']:.1f}")
     return summary
 
 
+def _flag_value(argv: list[str], field: str, default):
+    """The last value given to ``--field`` (also ``--field=V`` and the underscore spelling), else ``default``."""
+    value = default
+    names = {"--" + field.replace("_", "-"), "--" + field}
+    for i, token in enumerate(argv):
+        name, eq, inline = token.partition("=")
+        if name in names:
+            if eq:
+                value = inline
+            elif i + 1 < len(argv):
+                value = argv[i + 1]
+    return value
+
+
+def task_defaults(agent: str, env_id: str, total_steps: int) -> dict:
+    """Config defaults that depend on the task: PPO on a Box action space gets the continuous-control settings
+    (``PPO_DEFAULTS_HELP``), and PPO's learning rate anneals over the run's own ``total_steps``."""
+    if agent != "ppo":
+        return {}
+    from agents import ppo
+    from envs.spaces import Box
+
+    try:
+        continuous = isinstance(envs.registry.action_space_of(env_id), Box)
+    except ValueError:  # an action space the bridge refuses: `run` names it
+        continuous = False
+    base = configs.to_dict(ppo.continuous_config(**PPO_CONTINUOUS_LAYOUT)) if continuous else {}
+    base = {k: tuple(v) if isinstance(v, list) else v for k, v in base.items()}
+    return base | {"anneal_steps": total_steps}
+
+
 def parse_args(argv: list[str], defaults: dict | None = None) -> tuple[RunArgs, Any]:
-    """``--agent`` picks the config class; then one tyro parser holds the run's and the agent's flags."""
-    agent = RunArgs.agent
-    for i, a in enumerate(argv):
-        if a == "--agent" and i + 1 < len(argv):
-            agent = argv[i + 1]
-        elif a.startswith("--agent="):
-            agent = a.split("=", 1)[1]
+    """``--agent`` picks the config class (and with ``--env``, PPO's task defaults); then one tyro parser holds the
+    run's and the agent's flags. Every input error is a one-line ``UsageError`` / ``ConfigError`` /
+    ``UnknownEnvError``, raised before anything is built."""
+    from experiments.cli import check_argv, check_values, flag_name, parse_cli
+
+    argv = list(argv)
+    agent = _flag_value(argv, "agent", RunArgs.agent)
     table = _agents()
     if agent not in table:
         raise configs.ConfigError(f"agent={agent!r} is not available; choose from {sorted(table)}")
     config_cls = table[agent][0]
-    config_default = config_cls(**(defaults or {}).get(agent, {}))
+    elsewhere = {}  # flags of the other agents' configs, to say where a flag belongs
+    for other, (cls, *_) in table.items():
+        for f in dataclasses.fields(cls):
+            if other != agent:
+                elsewhere.setdefault(flag_name(f.name), f"a flag of --agent {other}")
+    check_argv(argv, [RunArgs, config_cls], "rlkit train", help_hint=f"rlkit train --agent {agent} --help",
+               elsewhere=elsewhere)  # fmt: skip
+    total_steps = int(_flag_value(argv, "total_steps", RunArgs.total_steps))
+    env_id = _flag_value(argv, "env", RunArgs.env)
+    if env_id.startswith(envs.registry.GYMNASIUM_PREFIX):  # an unknown id: one line with the closest ids
+        envs.registry.check_gymnasium_id(env_id[len(envs.registry.GYMNASIUM_PREFIX) :])
+    else:
+        envs.registry.lookup(env_id)
+    base = task_defaults(agent, env_id, total_steps)
+    config_default = config_cls(**(base | (defaults or {}).get(agent, {})))
+    description = __doc__.split("\n\n")[0] + ("\n\n" + PPO_DEFAULTS_HELP if agent == "ppo" else "")
 
     # built with real (not string) annotations: the config class is only known at run time
     Args = dataclasses.make_dataclass(  # noqa: N806
@@ -206,22 +386,23 @@ def parse_args(argv: list[str], defaults: dict | None = None) -> tuple[RunArgs, 
         ],
         frozen=True,
     )
-    args = tyro.cli(
-        Args,
-        args=argv,
-        default=Args(RunArgs(agent=agent), config_default),
-        prog="rlkit train",
-        description=__doc__.split("\n\n")[0],
+    args = parse_cli(
+        Args, argv, "rlkit train", default=Args(RunArgs(agent=agent), config_default), description=description
     )
+    check_values(args.run, RUN_LIMITS)
+    configs.validate(args.config)
+    parse_sweep(config_cls, args.run.sweep)
     return args.run, args.config
 
 
 def main(argv: list[str] | None = None, defaults: dict | None = None) -> dict:
+    from experiments.cli import UsageError
+
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return run(*parse_args(argv, defaults))
-    except (configs.ConfigError, envs.UnknownEnvError, FileExistsError) as err:
-        print(f"rlkit train: error: {err}", file=sys.stderr)
+    except (configs.ConfigError, envs.UnknownEnvError, FileExistsError, UsageError) as err:
+        print(f"rlkit train: error: {' '.join(str(err).split())}", file=sys.stderr)
         raise SystemExit(2) from None
 
 

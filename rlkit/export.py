@@ -102,11 +102,32 @@ def export_agent(
 
 
 def _read(path: str | os.PathLike) -> tuple[dict, dict]:
+    """``(header, payload)`` of an agent file; a missing file, a directory or a file that is not an rlkit agent
+    raises one line saying which (``FileNotFoundError`` / ``IsADirectoryError`` / ``ValueError``)."""
+    if os.path.isdir(path):
+        inside = os.path.join(path, "agent.rlkit")
+        hint = f"use {inside}" if os.path.isfile(inside) else "give an agent file (<run dir>/agent.rlkit)"
+        raise IsADirectoryError(f"{path} is a {'run ' if os.path.isfile(inside) else ''}directory; {hint}")
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            f"{path} does not exist (expected an agent file such as <run dir>/agent.rlkit)"
+        )
     with open(path, "rb") as f:
-        raw = serialization.msgpack_restore(f.read())
-    header = json.loads(raw["header"])
+        blob = f.read()
+    try:
+        raw = serialization.msgpack_restore(blob)
+        header = json.loads(raw["header"])
+        if not isinstance(header, dict) or not isinstance(raw.get("state"), dict):
+            raise TypeError
+    except Exception:  # msgpack / JSON / structure errors: any of them means "not one of ours"
+        raise ValueError(
+            f"{path} is not an rlkit agent file (it has no {FORMAT} header; agent files are written by "
+            "rlkit train or rlkit.export.export_agent)"
+        ) from None
     if header.get("format") != FORMAT:
-        raise ValueError(f"{path} is not an rlkit agent file (format {header.get('format')!r})")
+        raise ValueError(
+            f"{path} is not an rlkit agent file (format {header.get('format')!r}, expected {FORMAT!r})"
+        )
     return header, raw
 
 
@@ -143,6 +164,11 @@ def load_agent(path: str | os.PathLike, spec: EnvSpec | None = None):
         raise ValueError(
             f"{path} (trained on {saved_spec.id}) does not fit {spec.id}: " + "; ".join(problems)
         )
+    if header.get("agent") not in _registry():
+        raise ValueError(
+            f"{path} holds a {header.get('agent')!r} agent, which is not available here; "
+            f"loadable agents: {sorted(_registry())}"
+        )
     config_cls, make = _registry()[header["agent"]]
     config = configs.from_dict(config_cls, header["config"])
     agent = make(config, spec)
@@ -150,8 +176,14 @@ def load_agent(path: str | os.PathLike, spec: EnvSpec | None = None):
     target = jax.tree.map(
         lambda x: jax.random.key_data(x) if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else x, target
     )
-    state = serialization.from_state_dict(target, raw["state"])
-    state = jax.tree.map(lambda t, x: np.asarray(x, t.dtype).reshape(t.shape), target, state)
+    try:
+        state = serialization.from_state_dict(target, raw["state"])
+        state = jax.tree.map(lambda t, x: np.asarray(x, t.dtype).reshape(t.shape), target, state)
+    except (ValueError, KeyError, TypeError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(
+            f"{path}: its parameters do not fit a {header['agent']} agent built from its own config ({reason})"
+        ) from None
     if "obs_stats" in raw:
         stats = RunningMeanStd(**{k: jax.numpy.asarray(v) for k, v in raw["obs_stats"].items()})
         clip, base_act = header["obs_clip"], agent.act
@@ -161,3 +193,58 @@ def load_agent(path: str | os.PathLike, spec: EnvSpec | None = None):
 
         agent = dataclasses.replace(agent, act=act)
     return agent, jax.tree.map(jax.numpy.asarray, state)
+
+
+def export_run(path: str | os.PathLike, result, runs, k: int, *, config, spec: EnvSpec) -> str:
+    """Export run ``k`` of a ``rlkit.training.train`` result in one call; returns the path written.
+
+    ``runs`` is the ``rlkit.sweeps.Runs`` the result was trained on and ``config`` the config it was made from
+    (``make_runs(config, ...)``): run ``k``'s config is ``config`` with the exact Python values of run ``k``'s
+    swept fields (``runs.values[k]``), so the file records ``3e-4``, not its float32 rounding. The agent's name
+    comes from the config's class; PPO's observation normalizer (``normalize_obs``) travels with the agent, so
+    the loaded agent acts on raw observations. ``spec`` is the env's (``env.spec``)."""
+    n = len(runs)
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 0 <= k < n:
+        raise IndexError(f"run k={k!r} is out of range: there are {n} runs (k = 0 … {n - 1})")
+    k = int(k)
+    names = {cls: name for name, (cls, _) in _registry().items()}
+    if type(config) not in names:
+        raise ValueError(
+            f"cannot export a {type(config).__name__}: exportable agents take {sorted(c.__name__ for c in names)}"
+        )
+    if type(runs.config) is not type(config):
+        raise ValueError(
+            f"config is a {type(config).__name__} but runs were made from a {type(runs.config).__name__}"
+        )
+    swept = {name: value for name, value in runs.values[k].items() if name != "seed"}
+    run_config = config.replace(**swept)
+    for f in dataclasses.fields(config):  # the runs must come from this config (static and unswept fields)
+        if configs.is_static(type(config), f.name):
+            same = getattr(runs.config, f.name) == getattr(config, f.name)
+        else:
+            column = np.asarray(getattr(runs.config, f.name))
+            same = column.shape[:1] == (n,) and np.array_equal(
+                column[k], np.asarray(getattr(run_config, f.name), column.dtype)
+            )
+        if not same:
+            raise ValueError(
+                f"runs were not made from this config: {type(config).__name__}.{f.name} differs "
+                f"(pass the config given to make_runs)"
+            )
+    agent_state = getattr(result.state, "agent_state", None)
+    leading = {np.shape(x)[:1] for x in jax.tree.leaves(agent_state)}
+    if agent_state is None or leading != {(n,)}:
+        raise ValueError(
+            f"result does not hold {n} runs (leading axes {sorted(leading)}): pass the TrainResult of "
+            "rlkit.training.train(trainer, runs, ...); a host-loop result is one run, export it with export_agent"
+        )
+    state = jax.tree.map(lambda x: x[k], agent_state)
+    obs_stats = getattr(result.state, "obs_stats", None)
+    if obs_stats is None or not getattr(config, "normalize_obs", False):
+        return export_agent(path, names[type(config)], run_config, state, spec)
+    from rlkit.on_policy import NORMALIZE_CLIP  # the clip PPO's loop applied after normalizing
+
+    obs_stats = jax.tree.map(lambda x: x[k], obs_stats)
+    return export_agent(
+        path, names[type(config)], run_config, state, spec, obs_stats=obs_stats, obs_clip=NORMALIZE_CLIP
+    )

@@ -3,6 +3,8 @@
 Reads the per-run JSON-lines files that ``rlkit.logger.RunLogger`` writes (or arrays given directly), aligns the
 runs on their logged steps, and draws one line per group (e.g. per algorithm or per swept value) with its band.
 The band is a percentile bootstrap over runs of the mean, the interval rliable-style reports use for few seeds.
+``load_run_dir_curves`` reads a run directory of ``rlkit train`` as one curve per swept value (runs grouped by
+their name without the final ``seed_N``), so seeds are averaged and different values never are.
 
 Deliberately not here: IQM / performance-profile tables (they belong with the aggregation code of the
 experiment scripts) and interactive plots.
@@ -11,8 +13,10 @@ experiment scripts) and interactive plots.
 from __future__ import annotations
 
 import os
+import re
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path, PurePosixPath
 
 import matplotlib
 
@@ -48,6 +52,50 @@ def load_curves(jsonl_paths: Sequence[str | os.PathLike], metric: str) -> tuple[
     if not keep.any():
         raise ValueError(f"{metric!r} has no finite value in {list(map(str, jsonl_paths))}")
     return steps[keep], values[:, keep]
+
+
+def group_name(run_name: str) -> str:
+    """The swept value a run belongs to: its name without the final ``seed_N`` component
+    (``"q_lr=0.001/seed_3"`` → ``"q_lr=0.001"``; ``"seed_0"`` → ``""``, the one group of a run without a sweep)."""
+    parts = PurePosixPath(run_name).parts
+    if parts and re.fullmatch(r"seed_\d+", parts[-1]):
+        parts = parts[:-1]
+    return "/".join(p for p in parts if p != ".")
+
+
+def group_runs(names: Iterable[str]) -> dict[str, list[str]]:
+    """Run names grouped by ``group_name``, groups in order of first appearance."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(group_name(name), []).append(name)
+    return groups
+
+
+def load_run_dir_curves(
+    run_dir: str | os.PathLike, metric: str, skipped: list[str] | None = None
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``group -> (steps, values[runs, P])`` for every ``*/metrics.jsonl`` under ``run_dir``, one entry per swept
+    value (``group_name``; ``""`` for a run directory without a sweep). A group without a finite value of ``metric``
+    is left out and its name appended to ``skipped``. Raises ``ValueError`` (one line) when there is no metrics
+    file or no group has the metric, naming the metrics that were logged."""
+    run_dir = Path(run_dir)
+    files = sorted(run_dir.glob("**/metrics.jsonl"))
+    if not files:
+        raise ValueError(f"no metrics.jsonl under {run_dir} (is it the --log-dir of a run?)")
+    names = {f.parent.relative_to(run_dir).as_posix(): f for f in files}
+    curves = {}
+    for group, members in group_runs(names).items():
+        try:
+            curves[group] = load_curves([names[m] for m in members], metric)
+        except ValueError:  # this group never logged the metric
+            if skipped is not None:
+                skipped.append(group)
+    if not curves:
+        logged = sorted({k for f in files for r in read_jsonl(f) for k in r if k != "step"})
+        raise ValueError(
+            f"no run under {run_dir} logged {metric!r} with a finite value; logged metrics: {', '.join(logged)}"
+        )
+    return curves
 
 
 def plot_learning_curves(
