@@ -430,8 +430,8 @@ def train_host(
                 if on_policy:
                     actions = pieces.env_actions(actions)
                 next_obs, reward, terminated, truncated, info = env.step(actions)
-                env_out = tuple(
-                    jnp.asarray(_split_runs(x, num_runs))
+                env_out = tuple(  # NumPy views: the jitted step transfers them in its one dispatch
+                    _split_runs(x, num_runs)
                     for x in (next_obs, reward, terminated, truncated, info["final_obs"])
                 )
                 env_steps += num_envs
