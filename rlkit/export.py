@@ -172,9 +172,12 @@ def load_agent(path: str | os.PathLike, spec: EnvSpec | None = None):
     config_cls, make = _registry()[header["agent"]]
     config = configs.from_dict(config_cls, header["config"])
     agent = make(config, spec)
-    target = agent.init(jax.random.key(0))
-    target = jax.tree.map(
-        lambda x: jax.random.key_data(x) if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else x, target
+    # only the structure, shapes and dtypes of a fresh state are needed: eval_shape skips the initialisation
+    target = jax.eval_shape(
+        lambda: jax.tree.map(
+            lambda x: jax.random.key_data(x) if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else x,
+            agent.init(jax.random.key(0)),
+        )
     )
     try:
         state = serialization.from_state_dict(target, raw["state"])
