@@ -37,7 +37,6 @@ Deliberately not here: asynchronous actor / learner splits, and the on-device lo
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -398,10 +397,6 @@ def train_host(
         raise
     snapshots = None if log_dir is None else Path(log_dir) / "host_envs"
 
-    def say(line: str) -> None:
-        if console:
-            print(line, file=sys.stderr, flush=True)
-
     try:
         state, first_chunk = recorder.restore(state)
         if first_chunk > 1:
@@ -410,7 +405,7 @@ def train_host(
             if blob_path is not None and blob_path.exists():
                 env.restore(blob_path.read_bytes())
             else:
-                say(
+                recorder.say(
                     f"{env.id}: no env snapshot for step {done}; resuming with fresh episodes (learner, buffer, "
                     "RNG and counters resume exactly; the env's own state does not)"
                 )
@@ -476,7 +471,7 @@ def train_host(
                     _write_snapshot(snapshots, c * pieces.steps_per_chunk, blob)
                 elif not warned_snapshot:
                     warned_snapshot = True
-                    say(
+                    recorder.say(
                         f"{env.id} cannot be snapshotted ({why}): a resumed run will start fresh episodes "
                         "(learner, buffer, RNG and counters resume exactly)"
                     )

@@ -6,10 +6,17 @@ file (``<log_dir>/<run_name>/``), which is what aggregation across seeds reads b
 e.g. steps/s) go to every run.
 
 TensorBoard files are written with ``tensorboard.summary.Writer`` (no TensorFlow needed); read them back with
-``read_tensorboard_scalars``. The console line is written by hand (a dozen lines) rather than adding a
+``read_tensorboard_scalars``. A resumed run continues a killed one whose last rows came after its last checkpoint:
+``truncate_jsonl`` / ``truncate_tensorboard`` drop every row or event past a step so that each step is logged once.
+Both write the kept part to a temporary file and ``os.replace`` it over the old one, so a crash in the middle leaves
+either the old file or the new one, never a half of either; a record cut short by the kill is dropped with them.
+TensorBoard itself stops reading an event file at its first unreadable record, so nothing it could show is lost.
+
+The console line is written by hand (a dozen lines) rather than adding a
 progress-bar dependency: it must also work when stdout is not a terminal (CI logs), where it prints plain lines.
 
-Deliberately not here: Weights & Biases or other hosted trackers (no network here); images and videos (later).
+Deliberately not here: Weights & Biases or other hosted trackers (no network here); images and videos (later);
+deciding *when* logs are truncated (``rlkit.training.RunRecorder`` does, on resume).
 """
 
 from __future__ import annotations
@@ -151,3 +158,70 @@ def read_tensorboard_scalars(run_dir: str | os.PathLike) -> dict[str, list[tuple
     for tag in acc.Tags()["scalars"]:
         out[tag] = [(e.step, e.value) for e in acc.Scalars(tag)]
     return out
+
+
+def _replace_atomically(path: Path, write) -> None:
+    """``write(file)`` into a temporary sibling, then ``os.replace`` it over ``path`` (a crash leaves one of them).
+    The temporary name has no ``tfevents`` in it, so TensorBoard never reads a half-written copy."""
+    tmp = path.with_name(f".{path.name.replace('tfevents', 'tb')}.rewrite.tmp")
+    with open(tmp, "wb") as f:
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def truncate_jsonl(path: str | os.PathLike, max_step: int) -> int:
+    """Keep the rows of a JSON-lines log with ``step <= max_step`` (and a last line cut short by a kill goes);
+    returns how many rows were dropped. Atomic: see the module docstring."""
+    path = Path(path)
+    if not path.exists():
+        return 0
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    kept = []
+    for i, line in enumerate(lines):
+        try:
+            step = json.loads(line)["step"]
+        except (ValueError, KeyError, TypeError):
+            if i == len(lines) - 1:  # the kill cut the last write short
+                continue
+            kept.append(line)  # not ours to judge: kept as it is
+            continue
+        if step <= max_step:
+            kept.append(line)
+    text = "".join(line + "\n" for line in kept)
+    if text != path.read_text():
+        _replace_atomically(path, lambda f: f.write(text.encode()))
+    return len(lines) - len(kept)
+
+
+def truncate_tensorboard(run_dir: str | os.PathLike, max_step: int) -> int:
+    """Rewrite every TensorBoard event file of ``run_dir`` keeping only the events with ``step <= max_step``
+    (including the file-version header, step 0), byte for byte; returns how many events were dropped."""
+    from tensorboard.backend.event_processing.event_file_loader import RawEventFileLoader
+    from tensorboard.compat.proto import event_pb2
+    from tensorboard.summary.writer.record_writer import RecordWriter
+
+    dropped = 0
+    for path in sorted(Path(run_dir).glob("*tfevents*")):
+        if not path.is_file():
+            continue
+        records = list(RawEventFileLoader(str(path)).Load())
+        kept = [r for r in records if event_pb2.Event.FromString(r).step <= max_step]
+        if len(kept) == len(records) and sum(len(r) + 16 for r in kept) == path.stat().st_size:
+            continue  # nothing past max_step, nothing cut short
+
+        def write(f, kept=kept):
+            writer = RecordWriter(f)
+            for r in kept:
+                writer.write(r)
+
+        _replace_atomically(path, write)
+        dropped += len(records) - len(kept)
+    return dropped
+
+
+def holds_logs(run_dir: str | os.PathLike) -> bool:
+    """Whether ``run_dir`` holds a run's logs (a JSON-lines file or a TensorBoard event file)."""
+    run_dir = Path(run_dir)
+    return (run_dir / "metrics.jsonl").exists() or any(run_dir.glob("*tfevents*"))

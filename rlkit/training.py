@@ -9,18 +9,40 @@ A learner family provides a ``Trainer`` — ``init(config, key) -> state`` and `
 - between chunks, and only there: host transfer of the chunk's metrics, a clear error if any run produced
   non-finite values, TensorBoard + JSON-lines logs per run, the progress line, evaluation, and orbax checkpoints
   every ``checkpoint_every`` chunks (keeping the last ``keep``);
-- ``resume=True`` restores the latest complete checkpoint (full state: agent, optimizers, targets, buffers, env
-  states, RNG keys, counters, normalizers) and continues, so a resumed run equals an uninterrupted one bit for bit;
-  JSON-lines rows written after that checkpoint by the interrupted process are dropped so the logs stay exact.
+- ``resume=True`` restores the newest checkpoint that restores (full state: agent, optimizers, targets, buffers,
+  env states, RNG keys, counters, normalizers) and continues, so a resumed run equals an uninterrupted one bit for
+  bit; JSON-lines rows and TensorBoard events written after that checkpoint by the interrupted process are
+  dropped so the logs stay exact.
+
+Nothing silent about a run directory (``RunRecorder`` holds the rules, shared with the host loop; each refusal
+is one line, a ``ResumeError`` — a ``ConfigError`` — or ``FileExistsError``, raised before anything compiles
+whenever the files alone decide it, and always before anything is written):
+
+- a new run never writes into a directory that holds one (checkpoints, or the logs of a run without one yet);
+- ``resume=True`` on a directory without a run says so instead of starting fresh; on one with logs but no
+  checkpoint yet it restarts from step 0, says so, and drops the old log rows (JSON lines and TensorBoard);
+- the resume policy, per field of the run's record (``run_args`` from the command line, ``config`` the agent's
+  config, ``trainer`` / ``runs`` / ``total_steps`` from here), compared with the checkpoint's before any state
+  is restored: ``total_steps`` (extend or shorten a run, not below the checkpoint's step), ``checkpoint_every``,
+  ``eval_every``, the ``resume`` flag and ``log_dir`` may change — they are applied, and ``config.json`` and
+  later checkpoints record them with a ``resumes`` history (step, what changed). Everything else — agent, env,
+  seeds, sweep, every config field, static ones such as ``hidden_sizes`` included — is refused, naming each
+  differing field with both values in one message. ``MUTABLE_ON_RESUME`` is that set, a ``RunRecorder``
+  parameter;
+- a damaged checkpoint (truncated or missing array files, a garbage config item) is named with the reason, set
+  aside in ``damaged_checkpoints/`` and the next older one is used, saying so; if none restores, one error.
+  A resume prints the step it resumed from.
 
 Deliberately not here: what happens inside a chunk (``rlkit.off_policy``, ``rlkit.on_policy``, the host loop for
-Gymnasium envs in ``rlkit.host_loop``).
+Gymnasium envs in ``rlkit.host_loop``); merging two runs' logs, or resuming with a changed agent config (a new
+run, in another ``log_dir``, is the way to change those).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,10 +51,10 @@ from typing import Any
 import jax
 import numpy as np
 
-from rlkit.checkpointing import Checkpointer
+from rlkit.checkpointing import Checkpointer, CheckpointError
 from rlkit.configs import ConfigError
 from rlkit.devices import RunsPlacement
-from rlkit.logger import RunLogger
+from rlkit.logger import RunLogger, holds_logs, truncate_jsonl, truncate_tensorboard
 from rlkit.sweeps import Runs
 
 
@@ -79,18 +101,93 @@ def check_finite(name: str, chunk: int, metrics: dict[str, np.ndarray], run_name
         raise FloatingPointError(f"{name}: non-finite values in chunk {chunk}: {details}")
 
 
-def _truncate_jsonl(path: Path, max_step: int) -> None:
-    if not path.exists():
-        return
-    rows = [line for line in path.read_text().splitlines() if line.strip()]
-    kept = [r for r in rows if json.loads(r)["step"] <= max_step]
-    path.write_text("".join(r + "\n" for r in kept))
+#: what a resume may change, as dotted paths into the run's record (a path also covers everything below it)
+MUTABLE_ON_RESUME = (
+    "total_steps",
+    "run_args.total_steps",
+    "run_args.checkpoint_every",
+    "run_args.eval_every",
+    "run_args.resume",
+    "run_args.log_dir",
+    "run_args.async_envs",  # sync or async stepping of the same sub-envs: the same numbers
+)
+
+
+class ResumeError(ConfigError):
+    """A run directory cannot be resumed (or started) as asked; the message is one line saying why."""
+
+
+def _flatten(record: dict, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for key, value in record.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.update(_flatten(value, path + "."))
+        else:
+            out[path] = value
+    return out
+
+
+_ABSENT = object()
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return a == b or (a != a and b != b)  # NaN is the same NaN here
+    return a == b
+
+
+def record_changes(saved: dict, now: dict) -> dict[str, tuple[Any, Any]]:
+    """``{dotted path: (saved value, new value)}`` for every leaf of two run records that differs (the
+    ``resumes`` history is not compared; a missing leaf is ``"(not recorded)"``)."""
+    old = _flatten({k: v for k, v in saved.items() if k != "resumes"})
+    new = _flatten({k: v for k, v in json.loads(json.dumps(now, default=str)).items() if k != "resumes"})
+    changes = {}
+    for path in sorted(old.keys() | new.keys()):
+        a, b = old.get(path, _ABSENT), new.get(path, _ABSENT)
+        if a is _ABSENT or b is _ABSENT or not _same(a, b):
+            changes[path] = (
+                "(not recorded)" if a is _ABSENT else a,
+                "(not recorded)" if b is _ABSENT else b,
+            )
+    return changes
+
+
+def _is_mutable(path: str, mutable) -> bool:
+    return any(path == m or path.startswith(m + ".") for m in mutable)
 
 
 class RunRecorder:
     """Everything a training loop does between chunks, shared by ``train`` and ``rlkit.host_loop``: the run
-    directory (refusing to overwrite one that holds checkpoints unless resuming), resume, logs, progress,
-    checkpoints. ``log_dir=None`` records nothing."""
+    directory, resume, logs, progress, checkpoints. ``log_dir=None`` records nothing.
+
+    The run directory's rules (each refusal is one line, before anything is written; those the files alone
+    decide — everything but a state that fails to restore — already in the constructor, before the caller
+    compiles):
+
+    - without ``resume``, a directory holding a run — checkpoints, or only the logs of a run that has none yet —
+      is refused with ``FileExistsError``: nothing is overwritten;
+    - with ``resume``, a directory holding no run is refused (``ResumeError``), not started fresh; one holding
+      logs but no checkpoint restarts from step 0, saying so, and its old log rows are dropped;
+    - with ``resume``, the new run's ``record`` is compared with the one saved in the checkpoint, field by field
+      (dotted paths such as ``config.q_lr``). Fields under ``mutable`` (default ``MUTABLE_ON_RESUME``: the step
+      budget, how often to checkpoint and evaluate, the ``resume`` flag and where the directory is) may change:
+      they are applied, and recorded — ``config.json`` and every later checkpoint carry the new record plus a
+      ``resumes`` history (the step resumed from and what changed). Every other difference — the agent, the env,
+      seeds, sweep, runs, any config field, static ones such as ``hidden_sizes`` included — is refused in one
+      ``ResumeError`` naming each differing field with both values, before any state is restored (a static
+      field changes the state's shapes). A budget that ends before the checkpoint's step is refused too.
+    - with ``resume``, the newest checkpoint that restores is used: one that cannot be read is named with the
+      reason, moved to ``<log_dir>/damaged_checkpoints/`` (kept, so later saves do not collide with it) and the
+      next older one is tried; when none restores, ``ResumeError`` lists them all and nothing is moved. Orbax's
+      temporary directories of an interrupted save are never candidates.
+    - on resume, JSON-lines rows and TensorBoard events the interrupted process logged after the checkpoint are
+      dropped (atomically, ``rlkit.logger``), so every step is logged once.
+
+    These notices (resume, restart, damaged checkpoint) are printed to ``stream`` (default ``sys.stdout``) even
+    with ``console=False``, which silences only the progress line; they are also kept in ``notices``."""
 
     def __init__(
         self,
@@ -105,46 +202,216 @@ class RunRecorder:
         checkpoint_every: int,
         console: bool,
         headline: str,
+        mutable: tuple[str, ...] = MUTABLE_ON_RESUME,
+        stream=None,
     ):
         self.steps_per_chunk, self.num_chunks = steps_per_chunk, num_chunks
-        self.checkpoint_every, self.headline, self.record = checkpoint_every, headline, record
-        self.run_names = run_names
+        self.checkpoint_every, self.headline, self.record = checkpoint_every, headline, dict(record)
+        self.run_names, self.resume, self.keep, self.console = run_names, resume, keep, console
+        self.mutable, self.stream = tuple(mutable), stream
         self.logger = self.checkpointer = None
-        self.resume = resume
+        self.notices: list[str] = []
+        self._steps: list[int] = []  # checkpoints to try on resume, newest first
+        self._configs: dict[int, dict] = {}
+        self._unreadable: dict[int, str] = {}
+        self._started = False
         self.log_dir = None if log_dir is None else Path(log_dir)
         if self.log_dir is None:
             return
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.checkpointer = Checkpointer(self.log_dir / "checkpoints", max_to_keep=keep)
-        if not resume and self.checkpointer.latest_step() is not None:
-            latest = self.checkpointer.latest_step()
-            self.checkpointer.close()
-            raise FileExistsError(
-                f"{self.log_dir} already holds checkpoints (latest step {latest}); pass resume=True "
-                "(--resume) to continue that run, or choose another log_dir — nothing is overwritten"
-            )
-        (self.log_dir / "config.json").write_text(json.dumps(record, indent=2, default=str))
-        self.logger = RunLogger(
-            self.log_dir, run_names, total_steps=num_chunks * steps_per_chunk, console=console
+        try:
+            self._check_directory()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- before anything is written -------------------------------------------------------------------------------
+
+    def _holds_logs(self) -> bool:
+        return (self.log_dir / "config.json").exists() or any(
+            holds_logs(self.log_dir / name) for name in self.run_names
         )
 
-    def restore(self, target):
-        """``(state, first_chunk)``: the latest complete checkpoint when resuming, else ``(target, 1)``."""
-        if self.checkpointer is None or not self.resume or self.checkpointer.latest_step() is None:
-            return target, 1
-        saved = self.checkpointer.saved_config()  # checked before the state, whose shapes depend on it
-        if saved is not None and saved.get("runs") != self.record.get("runs"):
-            raise ConfigError(
-                f"cannot resume {self.log_dir}: it holds runs {saved.get('runs')}, not {self.record.get('runs')} "
-                "(resume with the same command that started the run, plus --resume)"
+    def _check_directory(self) -> None:
+        checkpoints = self.log_dir / "checkpoints"
+        if checkpoints.is_dir():
+            self.checkpointer = Checkpointer(checkpoints, max_to_keep=self.keep)
+            self._steps = sorted(self.checkpointer.all_steps(), reverse=True)
+        if not self.resume:
+            if self._steps:
+                raise FileExistsError(
+                    f"{self.log_dir} already holds checkpoints (latest step {self._steps[0]}); pass resume=True "
+                    "(--resume) to continue that run, or choose another log_dir — nothing is overwritten"
+                )
+            if self._holds_logs():
+                raise FileExistsError(
+                    f"{self.log_dir} holds the logs of a run that has no checkpoint yet; pass resume=True "
+                    "(--resume) to restart it from step 0 (its logs are replaced), or choose another log_dir"
+                )
+            return
+        if not self._steps:
+            if not self._holds_logs():
+                what = (
+                    "does not exist" if not self.log_dir.exists() else "holds no run (no checkpoint, no logs)"
+                )
+                raise ResumeError(
+                    f"cannot resume {self.log_dir}: it {what}; start the run without resume=True (--resume)"
+                )
+            saved = (
+                self._saved_json()
+            )  # unreadable or missing: nothing to compare with (its logs are replaced)
+            if saved is not None:
+                self._check_changes(saved, "its logs", "config.json")
+            return
+        for step in self._steps:  # fail fast, before the caller compiles: the newest config that reads
+            saved = self._read_config(step)
+            if saved is not None:
+                self._check_changes(saved, f"its checkpoint (step {step})")
+                return
+        self._no_checkpoint_restores()
+
+    def _read_config(self, step: int) -> dict | None:
+        if step in self._configs:
+            return self._configs[step]
+        if step in self._unreadable:
+            return None
+        try:
+            saved = self.checkpointer.saved_config(step)
+        except CheckpointError as err:
+            self._unreadable[step] = err.reason
+            return None
+        if saved is None:
+            self._unreadable[step] = "it was saved without its config, so its settings cannot be checked"
+            return None
+        self._configs[step] = saved
+        return saved
+
+    def _check_changes(self, saved: dict, what: str, word: str = "checkpoint") -> dict[str, tuple[Any, Any]]:
+        changes = record_changes(saved, self.record)
+        refused = {p: c for p, c in changes.items() if not _is_mutable(p, self.mutable)}
+        if refused:
+            items = [
+                f"runs: it holds runs {a!r}, not {b!r}" if p == "runs" else f"{p}: {word} {a!r}, now {b!r}"
+                for p, (a, b) in refused.items()
+            ]
+            raise ResumeError(
+                f"cannot resume {self.log_dir}: these settings differ from {what}: {'; '.join(items)}. Resume "
+                f"with the settings that started the run; only {', '.join(self.mutable)} may change"
             )
-        state, _ = self.checkpointer.restore(target)
-        done = self.checkpointer.latest_step()
-        for name in self.run_names:  # rows the killed process logged after its last checkpoint
-            _truncate_jsonl(self.log_dir / name / "metrics.jsonl", done)
-        return state, done // self.steps_per_chunk + 1
+        return changes
+
+    def _no_checkpoint_restores(self):
+        tried = "; ".join(f"step {s}: {self._unreadable[s]}" for s in sorted(self._unreadable, reverse=True))
+        raise ResumeError(
+            f"cannot resume {self.log_dir}: none of its checkpoints can be restored ({tried}); they are left as "
+            "they are — start a new run in another log_dir"
+        )
+
+    # -- resume ---------------------------------------------------------------------------------------------------
+
+    def say(self, line: str) -> None:
+        """Print one notice line (see the class docstring) and keep it in ``notices``."""
+        self.notices.append(line)
+        stream = self.stream or sys.stdout
+        stream.write(line + "\n")
+        stream.flush()
+
+    def restore(self, target):
+        """``(state, first_chunk)``: the newest checkpoint that restores when resuming, else ``(target, 1)``."""
+        if self.log_dir is None:
+            return target, 1
+        if not self.resume:
+            self._start()
+            return target, 1
+        if not self._steps:  # logs, no checkpoint yet
+            saved = self._saved_json()
+            changes = record_changes(saved, self.record) if saved else {}
+            self._applied(saved, 0, changes, restarted=True)
+            self._drop_logs_after(0)
+            self.say(
+                f"restarting {self.log_dir} from step 0: it has no checkpoint yet, so its old log rows are dropped"
+            )
+            self._start()
+            return target, 1
+
+        state = chosen = None
+        for step in self._steps:
+            saved = self._read_config(step)
+            if saved is None:
+                continue
+            changes = self._check_changes(saved, f"its checkpoint (step {step})")
+            try:
+                state, _ = self.checkpointer.restore(target, step)
+            except CheckpointError as err:
+                self._unreadable[step] = err.reason
+                continue
+            chosen = step
+            break
+        if chosen is None:
+            self._no_checkpoint_restores()
+        budget = self.num_chunks * self.steps_per_chunk
+        if chosen > budget:
+            raise ResumeError(
+                f"cannot resume {self.log_dir}: total_steps = {self.record.get('total_steps', budget)} ends before "
+                f"step {chosen}, where its checkpoint is; pass total_steps >= {chosen}"
+            )
+        for bad in sorted((s for s in self._unreadable if s > chosen), reverse=True):
+            dest = self.checkpointer.set_aside(bad, self.log_dir / "damaged_checkpoints")
+            self.say(
+                f"checkpoint {bad} of {self.log_dir} cannot be restored ({self._unreadable[bad]}); "
+                f"moved it to {dest}"
+            )
+        newest = " — the newest one that restores" if any(s > chosen for s in self._unreadable) else ""
+        self.say(f"resuming {self.log_dir} from step {chosen} (checkpoint {chosen} of {budget}){newest}")
+        self._applied(saved, chosen, changes)
+        self._drop_logs_after(chosen)
+        self._start()
+        return state, chosen // self.steps_per_chunk + 1
+
+    def _saved_json(self) -> dict | None:
+        try:
+            saved = json.loads((self.log_dir / "config.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return saved if isinstance(saved, dict) else None
+
+    def _applied(self, saved: dict | None, step: int, changes: dict, restarted: bool = False) -> None:
+        """The record from now on: the new one plus the resume history (what was applied, and when)."""
+        entry = {"step": step, "changed": {p: {"before": a, "now": b} for p, (a, b) in changes.items()}}
+        if restarted:
+            entry["restarted"] = "no checkpoint yet: from step 0, old log rows dropped"
+        history = list((saved or {}).get("resumes", []))
+        self.record = {**self.record, "resumes": [*history, entry]}
+
+    def _drop_logs_after(self, step: int) -> None:
+        for name in self.run_names:  # rows the interrupted process logged after its last checkpoint
+            truncate_jsonl(self.log_dir / name / "metrics.jsonl", step)
+            truncate_tensorboard(self.log_dir / name, step)
+
+    def _start(self) -> None:
+        """Write ``config.json`` (only ever a record that is applied) and open the logs."""
+        if self._started or self.log_dir is None:
+            return
+        self._started = True
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        if self.checkpointer is None:
+            self.checkpointer = Checkpointer(self.log_dir / "checkpoints", max_to_keep=self.keep)
+        text = json.dumps(self.record, indent=2, default=str)
+        tmp = self.log_dir / ".config.json.tmp"
+        tmp.write_text(text)
+        os.replace(tmp, self.log_dir / "config.json")
+        self.logger = RunLogger(
+            self.log_dir,
+            self.run_names,
+            total_steps=self.num_chunks * self.steps_per_chunk,
+            console=self.console,
+            stream=self.stream,
+        )
+
+    # -- between chunks -------------------------------------------------------------------------------------------
 
     def after_chunk(self, c: int, state, metrics: dict[str, np.ndarray]) -> None:
+        if self.log_dir is not None and not self._started:
+            self._start()  # a caller that never called restore: a fresh run
         step = c * self.steps_per_chunk
         if self.logger is not None:
             self.logger.log(step, metrics)
@@ -157,8 +424,10 @@ class RunRecorder:
     def close(self) -> None:
         if self.logger is not None:
             self.logger.close()
+            self.logger = None
         if self.checkpointer is not None:
             self.checkpointer.close()
+            self.checkpointer = None
 
 
 def train(
@@ -183,20 +452,13 @@ def train(
     if total_steps < 1:
         raise ValueError(f"total_steps must be >= 1, got {total_steps}")
     num_chunks = -(-total_steps // trainer.steps_per_chunk)
-    placement = RunsPlacement.for_runs(len(runs), max_devices)
-    config = placement.put(runs.config)
-    init = jax.jit(placement.map(trainer.init))
-    chunk = jax.jit(placement.map(trainer.run_chunk), donate_argnums=1)
-    evaluate = jax.jit(placement.map(trainer.evaluate)) if trainer.evaluate and eval_every else None
-    state = init(config, placement.put(runs.keys))
-
     record = {
         "trainer": trainer.name,
         "runs": runs.names,
         "total_steps": total_steps,
         **(config_record or {}),
     }
-    recorder = RunRecorder(
+    recorder = RunRecorder(  # first: a run directory that cannot be used is refused before anything compiles
         log_dir,
         runs.names,
         record,
@@ -209,11 +471,17 @@ def train(
         headline=trainer.headline,
     )
     try:
+        placement = RunsPlacement.for_runs(len(runs), max_devices)
+        config = placement.put(runs.config)
+        init = jax.jit(placement.map(trainer.init))
+        chunk = jax.jit(placement.map(trainer.run_chunk), donate_argnums=1)
+        evaluate = jax.jit(placement.map(trainer.evaluate)) if trainer.evaluate and eval_every else None
+        state = init(config, placement.put(runs.keys))
         state, first_chunk = recorder.restore(state)
+        state = placement.put(state)
     except BaseException:
         recorder.close()
         raise
-    state = placement.put(state)
 
     history = []
     metrics: dict[str, np.ndarray] = {}
