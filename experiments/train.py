@@ -21,13 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-import jax
 import numpy as np
 import tyro
 
 import envs
 from rlkit import configs
-from rlkit.export import export_agent
+from rlkit.export import export_run
 from rlkit.plots import group_runs, load_curves, plot_learning_curves
 from rlkit.statistics import iqm
 from rlkit.sweeps import make_runs
@@ -228,16 +227,7 @@ def run(args: RunArgs, config) -> dict:
         start = time.perf_counter()
         result = train(trainer, runs, **common)
     seconds = time.perf_counter() - start
-    first_run = jax.tree.map(lambda x: x[0], result.state.agent_state)
-    run_config = config.replace(
-        **{k: v for k, v in runs.values[0].items() if k != "seed"}
-    )  # exact Python values
-    obs_stats = getattr(result.state, "obs_stats", None)  # PPO keeps its observation normalizer in the loop
-    if obs_stats is not None and getattr(config, "normalize_obs", False):
-        obs_stats = jax.tree.map(lambda x: x[0], obs_stats)
-    else:
-        obs_stats = None
-    export_agent(log_dir / "agent.rlkit", args.agent, run_config, first_run, spec, obs_stats=obs_stats)
+    export_run(log_dir / "agent.rlkit", result, runs, 0, config=config, spec=spec)
     return _summarize(args, runs.names, log_dir, result.steps, seconds)
 
 

@@ -199,7 +199,8 @@ def load_agent(path: str | os.PathLike, spec: EnvSpec | None = None):
 
 
 def export_run(path: str | os.PathLike, result, runs, k: int, *, config, spec: EnvSpec) -> str:
-    """Export run ``k`` of a ``rlkit.training.train`` result in one call; returns the path written.
+    """Export run ``k`` of a ``rlkit.training.train`` (or ``rlkit.host_loop.train_host``) result in one call;
+    returns the path written.
 
     ``runs`` is the ``rlkit.sweeps.Runs`` the result was trained on and ``config`` the config it was made from
     (``make_runs(config, ...)``): run ``k``'s config is ``config`` with the exact Python values of run ``k``'s
@@ -239,7 +240,7 @@ def export_run(path: str | os.PathLike, result, runs, k: int, *, config, spec: E
     if agent_state is None or leading != {(n,)}:
         raise ValueError(
             f"result does not hold {n} runs (leading axes {sorted(leading)}): pass the TrainResult of "
-            "rlkit.training.train(trainer, runs, ...); a host-loop result is one run, export it with export_agent"
+            "rlkit.training.train or rlkit.host_loop.train_host trained on these runs"
         )
     state = jax.tree.map(lambda x: x[k], agent_state)
     obs_stats = getattr(result.state, "obs_stats", None)

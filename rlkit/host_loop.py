@@ -372,18 +372,13 @@ def train_host(
                 for learn in (False, True)
             }
 
-        obs = env.reset(seed=env_seeds(seeds, num_envs))
-        state = init(config, runs.keys, jnp.asarray(_split_runs(obs, num_runs)))
-        record = {
-            "trainer": f"host/{type(first).__name__}",
-            "runs": runs.names,
-            "total_steps": total_steps,
-            **(config_record or {}),
-        }
-        recorder = RunRecorder(
+        # first: a run directory that cannot be used is refused before anything compiles
+        recorder = RunRecorder.for_runs(
             log_dir,
-            runs.names,
-            record,
+            f"host/{type(first).__name__}",
+            runs,
+            total_steps=total_steps,
+            config_record=config_record,
             steps_per_chunk=pieces.steps_per_chunk,
             num_chunks=num_chunks,
             resume=resume,
@@ -398,6 +393,8 @@ def train_host(
     snapshots = None if log_dir is None else Path(log_dir) / "host_envs"
 
     try:
+        obs = env.reset(seed=env_seeds(seeds, num_envs))
+        state = init(config, runs.keys, jnp.asarray(_split_runs(obs, num_runs)))
         state, first_chunk = recorder.restore(state)
         if first_chunk > 1:
             done = (first_chunk - 1) * pieces.steps_per_chunk

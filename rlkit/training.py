@@ -306,6 +306,20 @@ class RunRecorder:
             "they are — start a new run in another log_dir"
         )
 
+    @classmethod
+    def for_runs(
+        cls, log_dir, trainer_name: str, runs: Runs, *, total_steps: int, config_record: dict | None, **kwargs
+    ) -> RunRecorder:
+        """The recorder of a training loop over ``runs``, with the record every loop writes (its name, the runs,
+        the budget and the caller's ``config_record``); ``kwargs`` as the constructor's."""
+        record = {
+            "trainer": trainer_name,
+            "runs": runs.names,
+            "total_steps": total_steps,
+            **(config_record or {}),
+        }
+        return cls(log_dir, runs.names, record, **kwargs)
+
     # -- resume ---------------------------------------------------------------------------------------------------
 
     def say(self, line: str) -> None:
@@ -452,16 +466,13 @@ def train(
     if total_steps < 1:
         raise ValueError(f"total_steps must be >= 1, got {total_steps}")
     num_chunks = -(-total_steps // trainer.steps_per_chunk)
-    record = {
-        "trainer": trainer.name,
-        "runs": runs.names,
-        "total_steps": total_steps,
-        **(config_record or {}),
-    }
-    recorder = RunRecorder(  # first: a run directory that cannot be used is refused before anything compiles
+    # first: a run directory that cannot be used is refused before anything compiles
+    recorder = RunRecorder.for_runs(
         log_dir,
-        runs.names,
-        record,
+        trainer.name,
+        runs,
+        total_steps=total_steps,
+        config_record=config_record,
         steps_per_chunk=trainer.steps_per_chunk,
         num_chunks=num_chunks,
         resume=resume,

@@ -368,7 +368,9 @@ def test_end_episodes_cuts_running_episodes_only():
     becomes truncated and the next add starts a new episode; envs whose newest row ended an episode keep theirs."""
     buf, add, _ = buffer_for(2)
     state = buf.init()
-    assert np.array_equal(np.asarray(buf.end_episodes(state).cursor), np.asarray(state.cursor))  # empty: no-op
+    assert np.array_equal(
+        np.asarray(buf.end_episodes(state).cursor), np.asarray(state.cursor)
+    )  # empty: no-op
     item = jax.tree.map(lambda x: np.stack([x, x]), example_item())
     state = add(state, item)
     state = add(state, item | {"terminated": np.array([True, False])})  # env 0 ends its episode here

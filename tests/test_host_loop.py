@@ -114,11 +114,15 @@ def test_killed_host_run_resumes_bit_exactly(tmp_path, learner):
     resumed = train_host(make_agent, runs, pendulum, log_dir=tmp_path / "cut", resume=True, **kw)
     for a, b in zip(leaves(full.state), leaves(resumed.state)):
         np.testing.assert_array_equal(a, b)
-    for name in runs.names:
-        rows = lambda d: [  # noqa: E731
-            {k: v for k, v in r.items() if k != "wall_time"} for r in read_jsonl(tmp_path / d / name / "metrics.jsonl")
+
+    def rows(d, name):
+        return [
+            {k: v for k, v in r.items() if k != "wall_time"}
+            for r in read_jsonl(tmp_path / d / name / "metrics.jsonl")
         ]
-        assert rows("full") == rows("cut")
+
+    for name in runs.names:
+        assert rows("full", name) == rows("cut", name)
 
 
 def test_resume_without_snapshot_starts_fresh_episodes_and_cuts_the_buffer(tmp_path):
