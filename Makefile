@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint lock bench-envs bench-buffers bench-peers reproduce multi-critic clean
+.PHONY: run test lint lock bench-envs bench-buffers bench-peers bench-host reproduce multi-critic clean
 
 # constraints.txt pins every dependency to the versions the suite was last run with (regenerate it with
 # `make lock` after changing dependencies), so a fresh machine and CI install exactly what was tested.
@@ -36,6 +36,11 @@ bench-buffers: $(PY)
 
 bench-peers: $(PY)
 	$(PY) -m experiments.benchmarks.peers
+
+# needs Gymnasium's MuJoCo envs: installs the mujoco extra into the venv first
+bench-host: $(PY)
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[mujoco]"
+	$(PY) -m experiments.benchmarks.host_runs
 
 reproduce: $(PY)
 	$(PY) -m experiments.reproduce.foundation

@@ -99,7 +99,7 @@ def main(seeds: int = 8) -> str:
     host_returns = result.metrics["eval_return"]  # 10 deterministic episodes per run, after the last chunk
     rows.append(
         [
-            "SAC, Gymnasium Pendulum-v1 via the host loop (64×64)",
+            "SAC, Gymnasium Pendulum-v1 via the host loop (64×64), 4 seeds together",
             len(host_returns),
             20_000,
             f"{np.mean(host_returns):.1f} ± {np.std(host_returns):.1f}",
