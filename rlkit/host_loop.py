@@ -76,14 +76,6 @@ class HostOnPolicyState:
     log_prob: jax.Array
     value: jax.Array
 
-    @property
-    def agent_state(self):
-        return self.learner.agent_state
-
-    @property
-    def obs_stats(self):
-        return self.learner.obs_stats
-
 
 def env_seeds(seeds: list[int], num_envs: int, salt: int = 0) -> list[int]:
     """One Gymnasium seed per sub-env: run ``r`` (seed ``seeds[r]``) owns ``num_envs`` consecutive copies. Runs
