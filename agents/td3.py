@@ -20,9 +20,9 @@ import numpy as np
 import optax
 from flax import struct
 
-from agents.base import Agent
 from envs.core import Environment, EnvSpec
 from envs.spaces import Box
+from rlkit.agent import Agent
 from rlkit.configs import ConfigError, param
 from rlkit.networks import DeterministicActor
 from rlkit.off_policy import (

@@ -128,6 +128,10 @@ class TimeLimit(Wrapper):
 class AutoReset(Wrapper):
     """Resets an episode on the step that ends it; the pre-reset observation is in ``info["final_obs"]``.
 
+    ``info["final_obs"]`` is the transition's true next observation on every step. An inner wrapper that already
+    set it keeps its value: ``rlkit.conditioning.Conditioned`` does when it swaps the skill in the returned
+    observation, whose transition still ends in the old skill.
+
     The reset branch is always computed (``jnp.where`` selects), which keeps the step branch-free under ``vmap``.
     It is the inner env's ``reset_where``, so what outlives an episode (running statistics) is carried over.
     """
@@ -137,7 +141,7 @@ class AutoReset(Wrapper):
         obs, next_state, reward, terminated, truncated, info = self.env.step(step_key, state, action, params)
         done = jnp.logical_or(terminated, truncated)
         reset_obs, next_state = self.env.reset_where(reset_key, next_state, done, params)
-        info = dict(info, final_obs=obs)
+        info = dict(info, final_obs=info.get("final_obs", obs))  # an inner wrapper's final_obs is kept
         return jnp.where(done, reset_obs, obs), next_state, reward, terminated, truncated, info
 
 

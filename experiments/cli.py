@@ -4,6 +4,9 @@ rlkit train --agent sac --env pendulum …      train (``rlkit train --agent X -
 rlkit eval runs/default/agent.rlkit --env pendulum --episodes 20 --video eval.gif
 rlkit plot runs/sac runs/td3 --metric eval_return --out curves.png
 rlkit envs                                    the registered env ids
+rlkit agents                                  the registered agents (what --agent takes), by family
+rlkit demos collect --agent-file runs/default/agent.rlkit --episodes 20 --out demos/pendulum
+rlkit demos info demos/pendulum               demonstrations from an exported agent, and what a dataset holds
 
 A wrong command line (an unknown flag, a value of the wrong type, a value out of range, an unknown env id, a file
 that is not an agent) is reported as one line on stderr naming the flag, the value and what is allowed, with exit
@@ -27,7 +30,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 import tyro
 
-COMMANDS = ("train", "eval", "plot", "envs")
+COMMANDS = ("train", "eval", "plot", "envs", "agents", "demos")
 
 
 class UsageError(ValueError):
@@ -503,6 +506,20 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(2)
         print(envs.describe())
         return
+    if command == "agents":
+        if rest:
+            print(
+                f"rlkit agents: error: unexpected argument {rest[0]!r} (rlkit agents takes none)",
+                file=sys.stderr,
+            )
+            raise SystemExit(2)
+        print(describe_agents())
+        return
+    if command == "demos":
+        from experiments.demos import main as demos_main
+
+        demos_main(rest)
+        return
     if command == "train":
         from experiments.train import main as train_main
 
@@ -517,6 +534,19 @@ def main(argv: list[str] | None = None) -> None:
     except (ValueError, OSError, KeyError) as err:
         print(f"{prog}: error: {one_line(err)}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def describe_agents() -> str:
+    """The registry as a table: name, family, loop, inputs, description (what ``rlkit agents`` prints)."""
+    from rlkit import registry
+
+    rows = [
+        (e.name, e.family, e.loop + ("" if e.host_pieces is not None else ", JAX envs only"),
+         ", ".join(f"--{i}" for i in e.inputs), e.description)
+        for e in registry.entries().values()
+    ]  # fmt: skip
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r[:4], widths)) + "  " + r[4] for r in rows)
 
 
 def one_line(err: BaseException) -> str:

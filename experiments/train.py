@@ -38,7 +38,7 @@ class RunArgs:
     env: str = "pendulum"
     """registered env id (`rlkit envs`), or gymnasium:<id> for any Gymnasium env (host loop)"""
     agent: str = "sac"
-    """learner: sac | td3 | ppo"""
+    """a registered agent (`rlkit agents` lists them): sac, td3, ppo, bc, sqil, diayn, ..."""
     seeds: int = 4
     """independent seeds, vmapped into one program with the swept values (the runs axis)"""
     sweep: tuple[str, ...] = ()
@@ -54,25 +54,43 @@ class RunArgs:
     """chunks between checkpoints (and one at the end)"""
     eval_every: int = 1
     """chunks between deterministic evaluations, plus one after the last chunk (0 = never)"""
+    demos: str = ""
+    """demonstrations, for agents that learn from them (bc, sqil): a directory written by `rlkit demos collect`,
+    a .npz file or a Minari dataset directory"""
     async_envs: bool = False
     """gymnasium: envs only: step the runs × num_envs sub-envs in worker processes (AsyncVectorEnv) instead of
     one after another in this process — for envs whose step is expensive (MuJoCo)"""
 
 
-def _agents() -> dict[str, tuple[type, Any, Any]]:
-    from agents import sac, td3
+def _agents() -> dict:
+    """The registered agents (``rlkit.registry``): name → ``AgentEntry``."""
+    from rlkit import registry
 
-    table = {
-        "sac": (sac.SACConfig, sac.make_trainer, sac.make_sac),
-        "td3": (td3.TD3Config, td3.make_trainer, td3.make_td3),
-    }
-    try:
-        from agents import ppo
+    return registry.entries()
 
-        table["ppo"] = (ppo.PPOConfig, ppo.make_trainer, ppo.make_ppo)
-    except ImportError:
-        pass
-    return table
+
+def _inputs(args: RunArgs, entry, spec) -> dict:
+    """The run inputs the agent's trainer takes (``entry.inputs``), loaded and checked against the env; a flag
+    for an input the agent does not take is refused rather than ignored."""
+    if args.demos and "demos" not in entry.inputs:
+        takes = sorted(n for n, e in _agents().items() if "demos" in e.inputs)
+        raise configs.ConfigError(
+            f"--demos {args.demos}: agent {entry.name!r} does not learn from demonstrations (agents that do: "
+            f"{takes})"
+        )
+    inputs = {}
+    if "demos" in entry.inputs:
+        from rlkit.buffers.datasets import check_demos_match, load_demos
+
+        if not args.demos:
+            raise configs.ConfigError(
+                f"agent {entry.name!r} learns from demonstrations: give --demos PATH (a directory written by "
+                "`rlkit demos collect`, a .npz file or a Minari dataset directory)"
+            )
+        store = load_demos(args.demos)
+        check_demos_match(store, spec, need_actions=True, source=args.demos)
+        inputs["demos"] = store
+    return inputs
 
 
 #: the embedded default of the main job: small networks so `make run` finishes in about a minute on 2 CPU cores
@@ -185,15 +203,14 @@ def parse_sweep(config_cls, items: tuple[str, ...]) -> dict[str, list]:
 
 def run(args: RunArgs, config) -> dict:
     """Train with ``args`` and the agent ``config``; returns the summary written to ``summary.json``."""
-    table = _agents()
-    if args.agent not in table:
-        raise configs.ConfigError(f"agent={args.agent!r} is not available; choose from {sorted(table)}")
+    from rlkit import registry
+
+    entry = registry.get(args.agent)
     for name in ("seeds", "total_steps", "checkpoint_every"):
         if getattr(args, name) < 1:
             raise configs.ConfigError(f"{name} must be >= 1, got {getattr(args, name)}")
-    config_cls, make_trainer, make_agent = table[args.agent]
     configs.validate(config)
-    sweep = parse_sweep(config_cls, args.sweep)
+    sweep = parse_sweep(entry.config_cls, args.sweep)
     log_dir = Path(args.log_dir)
     record = {"run_args": dataclasses.asdict(args), "config": configs.to_dict(config)}
     common = dict(
@@ -211,18 +228,26 @@ def run(args: RunArgs, config) -> dict:
         def make_env(n: int):
             return envs.make(args.env, num_envs=n, asynchronous=args.async_envs)
 
+        if entry.host_pieces is None:
+            raise configs.ConfigError(
+                f"agent {entry.name!r} does not run through the Gymnasium host loop ({args.env}): "
+                f"{entry.host_note or 'it has no host-loop pieces'}"
+            )
         with make_env(1) as probe:  # validate the agent against the env's spaces before anything starts
             spec = probe.spec
-        validate = getattr(sys.modules[make_agent.__module__], "validate", None)
-        if validate is not None:
-            validate(config, spec)
+        inputs = _inputs(args, entry, spec)
+        if entry.validate is not None:
+            entry.validate(config, spec, **inputs)
+        pieces = entry.host_pieces(config, spec, **inputs)
         runs = make_runs(config, seeds=args.seeds, sweep=sweep)
         start = time.perf_counter()
-        result = train_host(make_agent, runs, make_env, **common)
+        result = train_host(entry.make_agent, runs, make_env, **pieces, **common)
     else:
         env = envs.make(args.env)
-        trainer = make_trainer(config, env)  # validates the agent against the env's spaces and reward terms
-        spec = env.spec
+        inputs = _inputs(args, entry, env.spec)
+        # validates the agent against the env's spaces, reward terms and inputs
+        trainer = entry.make_trainer(config, env, **inputs)
+        spec = trainer.spec or env.spec
         runs = make_runs(config, seeds=args.seeds, sweep=sweep)
         start = time.perf_counter()
         result = train(trainer, runs, **common)
@@ -349,10 +374,10 @@ def parse_args(argv: list[str], defaults: dict | None = None) -> tuple[RunArgs, 
     table = _agents()
     if agent not in table:
         raise configs.ConfigError(f"agent={agent!r} is not available; choose from {sorted(table)}")
-    config_cls = table[agent][0]
+    config_cls = table[agent].config_cls
     elsewhere = {}  # flags of the other agents' configs, to say where a flag belongs
-    for other, (cls, *_) in table.items():
-        for f in dataclasses.fields(cls):
+    for other, e in table.items():
+        for f in dataclasses.fields(e.config_cls):
             if other != agent:
                 elsewhere.setdefault(flag_name(f.name), f"a flag of --agent {other}")
     check_argv(argv, [RunArgs, config_cls], "rlkit train", help_hint=f"rlkit train --agent {agent} --help",

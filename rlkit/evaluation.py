@@ -17,8 +17,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from agents.base import Agent
 from envs.core import Environment
+from rlkit.agent import Agent
 
 SUCCESS_KEY, VIOLATION_KEY = "success", "safety_violation"
 

@@ -30,18 +30,11 @@ from rlkit.running_stats import RunningMeanStd
 FORMAT = "rlkit-agent-v1"
 
 
-def _registry():
-    from agents.sac import SACConfig, make_sac
-    from agents.td3 import TD3Config, make_td3
+def _registry() -> dict:
+    """name → (config class, make_agent), from the one agent registry (``rlkit.registry``)."""
+    from rlkit import registry
 
-    out = {"sac": (SACConfig, make_sac), "td3": (TD3Config, make_td3)}
-    try:
-        from agents.ppo import PPOConfig, make_ppo
-
-        out["ppo"] = (PPOConfig, make_ppo)
-    except ImportError:  # PPO lives in its own module; export works without it
-        pass
-    return out
+    return {name: (e.config_cls, e.make_agent) for name, e in registry.entries().items()}
 
 
 def _space_dict(space) -> dict:

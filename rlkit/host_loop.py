@@ -46,10 +46,12 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from agents.base import Agent
 from envs.gymnasium_bridge import GymnasiumVectorEnv
 from envs.spaces import Box
+from rlkit import conditioning, data_sources, off_policy
+from rlkit.agent import Agent
 from rlkit.buffers import make_replay_buffer
+from rlkit.configs import ConfigError
 from rlkit.off_policy import example_transition
 from rlkit.on_policy import OnPolicyAgent, OnPolicyState, make_on_policy_learner
 from rlkit.sweeps import Runs
@@ -64,8 +66,10 @@ class HostOffPolicyState:
     agent_state: Any
     buffer_state: Any
     env_steps: jax.Array  # int32[]: env steps so far (all envs of the run)
-    obs: jax.Array  # [num_envs, *obs]: the observations the pending actions answer
+    obs: jax.Array  # [num_envs, *obs]: the observations the pending actions answer (with z when conditioned)
     actions: jax.Array  # [num_envs, *action]: the actions the next env step takes
+    z: Any = None  # [num_envs, size]: each env's conditioning latent (None without a prior)
+    z_steps: Any = None  # int32[num_envs]: steps since each env's z was drawn
 
 
 @struct.dataclass
@@ -105,12 +109,16 @@ def evaluate_runs(
     *,
     episodes: int,
     seed: int | list[int] = 0,
+    prior: Any = None,
+    resample_every: int = 0,
 ) -> dict[str, np.ndarray]:
     """Complete episodes of ``policy(cfg, state, obs, key) -> action`` (one env, one run) for each of
     ``num_runs`` runs (``config`` and ``states`` with a leading runs axis) on a vector env of ``num_runs × m``
     sub-envs. Each run's ``episodes`` are spread over its ``m`` envs by fixed quotas (env ``j`` contributes
     ``(episodes + j) // m``, as SB3's ``evaluate_policy``): keeping the first episodes to finish would favour
-    short ones. Returns ``eval_return`` and ``eval_return_std`` ``[num_runs]``."""
+    short ones. With a conditioning ``prior`` each episode draws its z (and every ``resample_every`` steps) by the
+    training rule, and ``policy`` sees ``concat(obs, z)``. Returns ``eval_return`` and ``eval_return_std``
+    ``[num_runs]``."""
     if env.num_envs % num_runs:
         raise ValueError(f"evaluation env has {env.num_envs} sub-envs, not a multiple of {num_runs} runs")
     m = env.num_envs // num_runs
@@ -124,11 +132,27 @@ def evaluate_runs(
     key = jax.random.key(seed if isinstance(seed, int) else seed[0])
     counts = np.zeros(env.num_envs, np.int64)
     returns: list[list[float]] = [[] for _ in range(num_runs)]
+    z = z_steps = None
+    if prior is not None:
+        resample = jax.jit(
+            lambda k, z_, s_, d: conditioning.resample(prior, k, z_, s_, d, resample_every)[:2]
+        )
+        key, k = jax.random.split(key)
+        z, z_steps = resample(
+            k,
+            jnp.zeros((env.num_envs, prior.size)),
+            jnp.zeros(env.num_envs, jnp.int32),
+            np.ones(env.num_envs, bool),
+        )
     while np.any(counts < quota):
         key, k = jax.random.split(key)
         keys = jax.random.split(k, env.num_envs).reshape(num_runs, m)
-        actions = np.asarray(act(config, states, _split_runs(obs, num_runs), keys))
-        obs, _, _, _, info = env.step(actions.reshape((env.num_envs,) + actions.shape[2:]))
+        seen = obs if z is None else np.concatenate([obs, np.asarray(z)], axis=-1)
+        actions = np.asarray(act(config, states, _split_runs(seen, num_runs), keys))
+        obs, _, terminated, truncated, info = env.step(actions.reshape((env.num_envs,) + actions.shape[2:]))
+        if z is not None:
+            key, k = jax.random.split(key)
+            z, z_steps = resample(k, z, z_steps + 1, np.logical_or(terminated, truncated))
         for i in np.flatnonzero(info["episode_done"] & (counts < quota)):
             returns[i // m].append(float(info["episode_return"][i]))
             counts[i] += 1
@@ -165,21 +189,41 @@ def evaluate_host(
 
 # ================================================================================================ learners
 class _OffPolicy:
-    """Off-policy learner pieces per run (vmapped over runs by ``train_host``)."""
+    """Off-policy learner pieces per run (vmapped over runs by ``train_host``).
 
-    def __init__(self, make_agent, config, spec, num_envs):
+    Conditioning (``prior``) lives here rather than in a Gymnasium wrapper: z is drawn with the run's JAX key
+    by ``rlkit.conditioning.resample`` (the rule of the on-device ``Conditioned`` wrapper), kept in the
+    checkpointed state, and shown to the agent as ``concat(obs, z)``; the transition's ``next_obs`` carries the
+    z it was taken under, and ``z`` is stored as a transition extra."""
+
+    def __init__(self, make_agent, config, raw_spec, num_envs, *, data=None, extras=(), info_shapes=None,
+                 prior=None, resample_every=0):  # fmt: skip
+        self.prior, self.resample_every = prior, resample_every
+        spec = raw_spec if prior is None else conditioning.conditioned_spec(raw_spec, prior)
         self.make_agent, self.spec, self.n = make_agent, spec, num_envs
-        self.buffer = make_replay_buffer(
-            example_transition(spec), capacity=config.buffer_size, num_envs=num_envs
+        info_extras_ = [n for n in extras if n != "z" or prior is None]
+        extra_specs = (
+            off_policy.info_extras(info_extras_, info_shapes or {}, raw_spec.id) if info_extras_ else {}
         )
+        if prior is not None and "z" in extras:
+            extra_specs["z"] = jax.ShapeDtypeStruct((prior.size,), jnp.float32)
+        self.extras = tuple(extra_specs)
+        self.buffer = make_replay_buffer(
+            example_transition(spec, extra_specs), capacity=config.buffer_size, num_envs=num_envs
+        )
+        self.sample = (data or data_sources.online())(self.buffer)
         self.learning_starts = config.learning_starts
         self.steps_per_chunk = config.chunk_steps * num_envs
         self.chunk_steps = config.chunk_steps
         self.batch_size, self.updates_per_step = config.batch_size, config.updates_per_step
 
-    def _act(self, cfg, state: HostOffPolicyState, obs) -> HostOffPolicyState:
+    def _condition(self, obs, z):
+        return obs if z is None else jnp.concatenate([obs, z], axis=-1)
+
+    def _act(self, cfg, state: HostOffPolicyState, raw_obs) -> HostOffPolicyState:
         agent = self.make_agent(cfg, self.spec)
         key, act_key, rand_key = jax.random.split(state.key, 3)
+        obs = self._condition(raw_obs, state.z)
         policy = jax.vmap(agent.act, in_axes=(None, 0, 0, None))(
             state.agent_state, obs, jax.random.split(act_key, self.n), "explore"
         )
@@ -187,25 +231,42 @@ class _OffPolicy:
         actions = jnp.where(state.env_steps < self.learning_starts, random, policy)
         return state.replace(key=key, obs=obs, actions=actions)
 
-    def init(self, cfg, key, obs) -> HostOffPolicyState:
+    def _resample(self, state: HostOffPolicyState, done) -> HostOffPolicyState:
+        if self.prior is None:
+            return state
+        key, z_key = jax.random.split(state.key)
+        z, steps, _ = conditioning.resample(  # z_steps + 1: the step just taken was under z
+            self.prior, z_key, state.z, state.z_steps + 1, done, self.resample_every
+        )
+        return state.replace(key=key, z=z, z_steps=steps)
+
+    def init(self, cfg, key, raw_obs) -> HostOffPolicyState:
         agent = self.make_agent(cfg, self.spec)
         key, agent_key = jax.random.split(key)
         actions = jnp.zeros((self.n,) + self.spec.action_space.shape, self.spec.action_space.dtype)
+        z = z_steps = None
+        if self.prior is not None:
+            z = jnp.zeros((self.n, self.prior.size), jnp.float32)
+            z_steps = jnp.zeros((self.n,), jnp.int32)
+        obs = jnp.zeros((self.n,) + self.spec.observation_space.shape, self.spec.observation_space.dtype)
         state = HostOffPolicyState(
-            key, agent.init(agent_key), self.buffer.init(), jnp.zeros((), jnp.int32), obs, actions
+            key, agent.init(agent_key), self.buffer.init(), jnp.zeros((), jnp.int32), obs, actions, z, z_steps
         )
-        return self._act(cfg, state, obs)
+        state = self._resample(state, jnp.ones((self.n,), bool))
+        return self._act(cfg, state, raw_obs)
 
-    def step(self, cfg, state: HostOffPolicyState, env_out, *, learn: bool):
+    def step(self, cfg, state: HostOffPolicyState, env_out, info, *, learn: bool):
         """Add the transition, learn (when ``learn``: a Python branch, so warm-up steps skip the update), act."""
         next_obs, reward, terminated, truncated, final_obs = env_out
         transition = {
             "obs": state.obs,
             "action": state.actions,
             "reward": reward.reshape((self.n,) + self.spec.reward_shape),
-            "next_obs": final_obs,
+            "next_obs": self._condition(final_obs, state.z),
             "terminated": terminated,
             "truncated": truncated,
+        } | {
+            name: (state.z if name == "z" and self.prior is not None else info[name]) for name in self.extras
         }
         state = state.replace(
             buffer_state=self.buffer.add(state.buffer_state, transition), env_steps=state.env_steps + self.n
@@ -217,7 +278,7 @@ class _OffPolicy:
             def one_update(carry, k):
                 agent_state, buffer_state = carry
                 sample_key, learn_key = jax.random.split(k)
-                batch = self.buffer.sample(buffer_state, sample_key, self.batch_size)
+                batch = self.sample(cfg, buffer_state, sample_key, self.batch_size, state.env_steps)
                 agent_state, m = agent.update(agent_state, batch, learn_key)
                 return (agent_state, buffer_state), m
 
@@ -229,11 +290,13 @@ class _OffPolicy:
             )
             metrics = jax.tree.map(lambda m: m[-1], metrics)
             state = state.replace(key=key, agent_state=agent_state, buffer_state=buffer_state)
+        state = self._resample(state, jnp.logical_or(terminated, truncated))
         return self._act(cfg, state, next_obs), metrics
 
-    def restart(self, cfg, state: HostOffPolicyState, obs) -> HostOffPolicyState:
+    def restart(self, cfg, state: HostOffPolicyState, raw_obs) -> HostOffPolicyState:
         """Fresh episodes after a resume without the env's state: cut the buffer's episodes, act anew."""
-        return self._act(cfg, state.replace(buffer_state=self.buffer.end_episodes(state.buffer_state)), obs)
+        state = state.replace(buffer_state=self.buffer.end_episodes(state.buffer_state))
+        return self._act(cfg, self._resample(state, jnp.ones((self.n,), bool)), raw_obs)
 
     def policy(self, cfg, state: HostOffPolicyState, obs, key):
         return self.make_agent(cfg, self.spec).act(state.agent_state, obs, key, "deterministic")
@@ -318,13 +381,22 @@ def train_host(
     config_record: dict | None = None,
     console: bool = True,
     on_chunk: Callable[[int, dict], None] | None = None,
+    data: Callable | None = None,
+    extras: tuple[str, ...] = (),
+    prior: Any = None,
+    resample_every: int = 0,
 ) -> TrainResult:
     """Train every run of ``runs`` on Gymnasium envs made by ``make_env(n)`` (a ``GymnasiumVectorEnv`` of ``n``
     sub-envs: ``len(runs) × config.num_envs`` for training, ``len(runs) × 10`` for evaluation).
 
     ``make_agent(config, spec)`` is the learner's agent factory; an ``OnPolicyAgent`` (PPO) trains on-policy,
     any other agent off-policy. Arguments as ``rlkit.training.train``; the result's state has a leading runs
-    axis (``result.state.agent_state``, and ``obs_stats`` for on-policy learners)."""
+    axis (``result.state.agent_state``, and ``obs_stats`` for on-policy learners).
+
+    Composition (off-policy learners; as ``rlkit.off_policy.make_off_policy_trainer``): ``data`` the data source,
+    ``extras`` the ``info`` entries stored with each transition (``"z"``: the conditioning latent), ``prior`` a
+    ``rlkit.conditioning.Prior`` drawn per episode (and every ``resample_every`` steps when > 0), shown to the
+    agent as ``concat(obs, z)`` in training and in evaluation alike."""
     if total_steps < 1:
         raise ValueError(f"total_steps must be >= 1, got {total_steps}")
     config, num_runs = runs.config, len(runs)
@@ -339,8 +411,22 @@ def train_host(
             )
         spec = env.spec
         first = jax.tree.map(lambda x: x[0], config)
-        on_policy = isinstance(make_agent(first, spec), OnPolicyAgent)
-        pieces = (_OnPolicy if on_policy else _OffPolicy)(make_agent, first, spec, num_envs)
+        agent_spec = spec if prior is None else conditioning.conditioned_spec(spec, prior)
+        on_policy = isinstance(make_agent(first, agent_spec), OnPolicyAgent)
+        if on_policy:
+            if data is not None or extras or prior is not None:
+                raise ConfigError(
+                    "the host loop's on-policy learner takes no data source, transition extras or conditioning "
+                    "yet; use an off-policy learner (SAC, TD3) for those"
+                )
+            pieces = _OnPolicy(make_agent, first, spec, num_envs)
+        else:
+            info_names = [n for n in extras if n != "z" or prior is None]
+            pieces = _OffPolicy(
+                make_agent, first, spec, num_envs, data=data, extras=extras,
+                info_shapes=_info_shapes(make_env, spec) if info_names else None, prior=prior,
+                resample_every=resample_every,
+            )  # fmt: skip
         seeds = [int(v["seed"]) for v in runs.values]
         num_chunks = -(-total_steps // pieces.steps_per_chunk)
 
@@ -359,7 +445,7 @@ def train_host(
         else:
             step = {
                 learn: jax.jit(
-                    vm(lambda c, s, o, learn=learn: pieces.step(c, s, o, learn=learn)), donate_argnums=1
+                    vm(lambda c, s, o, i, learn=learn: pieces.step(c, s, o, i, learn=learn)), donate_argnums=1
                 )
                 for learn in (False, True)
             }
@@ -424,7 +510,8 @@ def train_host(
                     state, traj, m = step[learn](config, state, traj, t % pieces.num_steps, env_out)
                 else:
                     learn = env_steps >= pieces.learning_starts
-                    state, m = step[learn](config, state, env_out)
+                    extra_info = {n: _split_runs(info[n], num_runs) for n in pieces.extras if n in info}
+                    state, m = step[learn](config, state, env_out, extra_info)
                 if learn:
                     updates.append(m)
                 for i in np.flatnonzero(info["episode_done"]):
@@ -451,6 +538,8 @@ def train_host(
                     num_runs,
                     episodes=eval_episodes,
                     seed=env_seeds(seeds, EVAL_ENVS_PER_RUN, salt=2**31 - 1 - c),
+                    prior=prior,
+                    resample_every=resample_every,
                 )
             check_finite(env.id, c, metrics, runs.names)
             history.append(metrics)
@@ -476,6 +565,15 @@ def train_host(
             eval_env.close()
     result_state = state.learner if on_policy else state
     return TrainResult(result_state, metrics, history, num_chunks * pieces.steps_per_chunk)
+
+
+def _info_shapes(make_env, spec) -> dict[str, jax.ShapeDtypeStruct]:
+    """One env's shapes of the ``info`` entries a vector env returns (one probe step of a one-copy env)."""
+    with make_env(1) as probe:
+        probe.reset(seed=0)
+        action = np.asarray(jax.vmap(spec.action_space.sample)(jax.random.split(jax.random.key(0), 1)))
+        info = probe.step(action)[-1]
+    return {k: jax.ShapeDtypeStruct(np.shape(v)[1:], np.asarray(v).dtype) for k, v in info.items()}
 
 
 def _write_snapshot(directory: Path, step: int, blob: bytes) -> None:

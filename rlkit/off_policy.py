@@ -18,8 +18,12 @@ per reward term, from shared per-critic torsos or from separate networks per ter
 per-term scale of the TD targets that puts the terms of the actor objective on a common scale) and
 ``check_reward_weights`` (every mismatch between weights and the env's terms names the terms).
 
-Deliberately not here: n-step returns, demonstrations and mixing (algorithms that need them pass their own
-``sample`` function through ``sample_batch``), and Gymnasium envs (``rlkit.host_loop``).
+Composition hooks (the same in ``rlkit.host_loop``): ``extras`` stores named ``info`` entries with every
+transition; ``data`` replaces uniform replay by another data source (demonstrations, a mix at a scheduled ratio,
+reward overrides by source — ``rlkit.data_sources``).
+
+Deliberately not here: n-step returns and the data sources themselves (``rlkit.data_sources``), and Gymnasium envs
+(``rlkit.host_loop``).
 """
 
 from __future__ import annotations
@@ -32,8 +36,9 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from agents.base import Agent
 from envs.core import Environment, EnvSpec
+from rlkit import data_sources
+from rlkit.agent import Agent
 from rlkit.buffers import make_replay_buffer
 from rlkit.configs import ConfigError, param
 from rlkit.evaluation import evaluate_policy
@@ -191,9 +196,11 @@ def term_metrics(names, q, target, q_scale) -> dict[str, jax.Array]:
     return out
 
 
-def example_transition(spec: EnvSpec) -> dict[str, jax.Array]:
+def example_transition(spec: EnvSpec, extras: dict[str, Any] | None = None) -> dict[str, jax.Array]:
+    """One stored transition (zeros): the six base fields plus ``extras`` (name → array-like with ``shape`` and
+    ``dtype``, e.g. a ``jax.ShapeDtypeStruct``), the transition extras a piece asked for."""
     obs = jnp.zeros(spec.observation_space.shape, spec.observation_space.dtype)
-    return {
+    out = {
         "obs": obs,
         "action": jnp.zeros(spec.action_space.shape, spec.action_space.dtype),
         "reward": jnp.zeros(spec.reward_shape, jnp.float32),
@@ -201,6 +208,22 @@ def example_transition(spec: EnvSpec) -> dict[str, jax.Array]:
         "terminated": jnp.zeros((), bool),
         "truncated": jnp.zeros((), bool),
     }
+    for name, like in (extras or {}).items():
+        if name in out:
+            raise ConfigError(f"transition extra {name!r} would replace the base field {name!r}; rename it")
+        out[name] = jnp.zeros(like.shape, like.dtype)
+    return out
+
+
+def info_extras(names: Sequence[str], info_shapes: dict[str, Any], env_id: str) -> dict[str, Any]:
+    """``{name: ShapeDtypeStruct}`` of the ``info`` entries stored as transition extras (one env's shapes), or one
+    line naming the missing entry and the ones the env has."""
+    missing = [n for n in names if n not in info_shapes]
+    if missing:
+        raise ConfigError(
+            f"transition extras {missing} are not in the info of {env_id}; it has {sorted(info_shapes)}"
+        )
+    return {n: jax.ShapeDtypeStruct(info_shapes[n].shape, info_shapes[n].dtype) for n in names}
 
 
 def make_off_policy_trainer(
@@ -210,14 +233,31 @@ def make_off_policy_trainer(
     config: Any,
     *,
     params=None,
+    data: Callable | None = None,
+    extras: Sequence[str] = (),
 ) -> Trainer:
     """``config`` must have the static fields ``num_envs``, ``chunk_steps``, ``buffer_size``, ``batch_size``,
-    ``learning_starts`` and ``updates_per_step``."""
+    ``learning_starts`` and ``updates_per_step``.
+
+    ``extras``: ``info`` entries stored with every transition under their own names (the conditioning ``z``,
+    ``info["xy"]``, the episode's time index ``episode_length``). ``data(buffer) -> sample`` picks the data
+    source: ``sample(cfg, buffer_state, key, batch_size, env_steps) -> batch`` (``rlkit.data_sources``: online
+    replay — the default —, demonstrations, a mix at a scheduled ratio, relabelled goals)."""
     num_envs, chunk_steps = config.num_envs, config.chunk_steps
     env = wrap_for_rollout(env)
     spec = env.spec
     params = env.default_params if params is None else params
-    buffer = make_replay_buffer(example_transition(spec), capacity=config.buffer_size, num_envs=num_envs)
+    extra_specs = {}
+    if extras:
+        key0 = jax.random.key(0)
+        info_shapes = jax.eval_shape(
+            lambda: env.step(key0, env.reset(key0, params)[1], spec.action_space.sample(key0), params)
+        )[-1]
+        extra_specs = info_extras(extras, info_shapes, spec.id)
+    buffer = make_replay_buffer(
+        example_transition(spec, extra_specs), capacity=config.buffer_size, num_envs=num_envs
+    )
+    sample = (data or data_sources.online())(buffer)
     batch_size, updates_per_step = config.batch_size, config.updates_per_step
     learning_starts = config.learning_starts
 
@@ -247,7 +287,7 @@ def make_off_policy_trainer(
             "next_obs": info["final_obs"],
             "terminated": terminated,
             "truncated": truncated,
-        }
+        } | {name: info[name] for name in extra_specs}
         buffer_state = buffer.add(state.buffer_state, transition)
         env_steps = state.env_steps + num_envs
 
@@ -256,7 +296,7 @@ def make_off_policy_trainer(
         def one_update(carry, k):
             agent_state, buffer_state = carry
             sample_key, learn_key = jax.random.split(k)
-            batch = buffer.sample(buffer_state, sample_key, batch_size)
+            batch = sample(cfg, buffer_state, sample_key, batch_size, env_steps)
             agent_state, metrics = agent.update(agent_state, batch, learn_key)
             return (agent_state, buffer_state), metrics
 
@@ -292,4 +332,4 @@ def make_off_policy_trainer(
     def evaluate(cfg, state: OffPolicyState, key):
         return evaluate_policy(env, make_agent(cfg, spec), state.agent_state, key, params=params)
 
-    return Trainer(name, init, run_chunk, num_envs * chunk_steps, evaluate)
+    return Trainer(name, init, run_chunk, num_envs * chunk_steps, evaluate, spec=spec)

@@ -36,11 +36,11 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from agents.base import Agent
 from envs.core import Environment, EnvSpec
 from envs.spaces import Box
 from envs.wrappers import ClipAction
 from rlkit import running_stats
+from rlkit.agent import Agent
 from rlkit.configs import ConfigError
 from rlkit.evaluation import evaluate_policy
 from rlkit.rollout import episode_metrics, finish_episode_metrics, wrap_for_rollout
@@ -381,4 +381,6 @@ def make_on_policy_trainer(
             eval_env, Agent(name, cfg, agent.init, act, agent.update), state, key, params=params
         )
 
-    return Trainer(name, init, run_chunk, config.iterations_per_chunk * learner.steps_per_iteration, evaluate)
+    return Trainer(
+        name, init, run_chunk, config.iterations_per_chunk * learner.steps_per_iteration, evaluate, spec=spec
+    )

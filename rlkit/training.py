@@ -68,6 +68,8 @@ class Trainer:
     evaluate: Callable[[Any, Any, jax.Array], dict[str, jax.Array]] | None = None
     #: metric shown on the progress line
     headline: str = "episode_return"
+    #: the env spec the agent sees (a conditioning wrapper widens the observation); what exports record
+    spec: Any = None
 
 
 @dataclass

@@ -59,7 +59,7 @@ def numeric_flags(cls) -> list[tuple[str, type]]:
 
 def surfaces():
     """(command argv prefix, flag classes): every command and, for train, every agent."""
-    out = [(["train", "--agent", a], [RunArgs, _agents()[a][0]]) for a in AGENTS]
+    out = [(["train", "--agent", a], [RunArgs, _agents()[a].config_cls]) for a in AGENTS]
     return out + [(["eval", "agent.rlkit"], [cli.EvalArgs]), (["plot", "runs/x"], [cli.PlotArgs])]
 
 
@@ -147,7 +147,7 @@ def test_every_ranged_value_out_of_range(capsys):
         assert flag(name) in line and repr(int(bad) if bad != "nope" else bad) in line, line
     checked = 0
     for agent in AGENTS:
-        config_cls = _agents()[agent][0]
+        config_cls = _agents()[agent].config_cls
         for name, hint, f in fields_of(config_cls):
             value = below(f.metadata)
             if value is None:
@@ -170,7 +170,7 @@ def sweepable(config_cls):
 def test_every_sweepable_field_refuses_a_bad_sweep_value(capsys):
     checked = 0
     for agent in AGENTS:
-        config_cls = _agents()[agent][0]
+        config_cls = _agents()[agent].config_cls
         for name, _, f in sweepable(config_cls):
             line = one_error_line(capsys, ["train", "--agent", agent, "--sweep", f"{name}=abc,1"])
             assert f"--sweep {name}=abc,1" in line and "'abc'" in line, line

@@ -219,6 +219,15 @@ def check_command(command: str) -> None:
             tyro_parse(cli.EvalArgs, argv[2:])
         elif argv[1] == "plot":
             tyro_parse(cli.PlotArgs, argv[2:])
+        elif argv[1] == "demos":
+            from experiments import demos
+
+            sub = {"collect": demos.CollectArgs, "info": demos.InfoArgs}
+            require(
+                len(argv) > 2 and argv[2] in sub,
+                f"rlkit demos has subcommands {sorted(sub)}, got {argv[2:3]}",
+            )
+            tyro_parse(sub[argv[2]], argv[3:])
         else:
             require(argv[2:] == [], f"rlkit {argv[1]} takes no arguments, got {argv[2:]}")
     elif argv[0] in ("python", "python3") and argv[1:2] == ["-m"]:

@@ -1,0 +1,1 @@
+"""Imitation learners: behavioural cloning (``bc``) first; learners from demonstrations to follow."""

@@ -1,0 +1,71 @@
+"""The agents shipped with rlkit, registered once (``rlkit.registry`` reads this module on first use).
+
+Adding an algorithm: write its file (config, losses, update), then one ``register(AgentEntry(...))`` here.
+"""
+
+from __future__ import annotations
+
+from agents import ppo, sac, td3
+from agents.imitation import sqil
+from agents.skills import diayn
+from rlkit.registry import AgentEntry, register
+
+register(
+    AgentEntry(
+        "sac",
+        sac.SACConfig,
+        sac.make_sac,
+        sac.make_trainer,
+        "Soft Actor-Critic (twin or ensemble critics, learned temperature, multi-critic reward terms)",
+        validate=sac.validate,
+        host_pieces=lambda config, spec: {},
+    )
+)
+register(
+    AgentEntry(
+        "td3",
+        td3.TD3Config,
+        td3.make_td3,
+        td3.make_trainer,
+        "TD3 (twin critics, target policy smoothing, delayed actor updates)",
+        validate=td3.validate,
+        host_pieces=lambda config, spec: {},
+    )
+)
+register(
+    AgentEntry(
+        "ppo",
+        ppo.PPOConfig,
+        ppo.make_ppo,
+        ppo.make_trainer,
+        "PPO (GAE, clipped objective; discrete or continuous; multi-critic per-term advantages)",
+        loop="on_policy",
+        validate=ppo.validate,
+        host_pieces=lambda config, spec: {},
+    )
+)
+register(
+    AgentEntry(
+        "sqil",
+        sqil.SQILConfig,
+        sqil.make_sqil,
+        sqil.make_trainer,
+        "SQIL: SAC on half demonstrations (reward 1), half online replay (reward 0)",
+        family="imitation",
+        validate=sqil.validate,
+        inputs=("demos",),
+        host_pieces=sqil.host_pieces,
+    )
+)
+register(
+    AgentEntry(
+        "diayn",
+        diayn.DIAYNConfig,
+        diayn.make_diayn,
+        diayn.make_trainer,
+        "DIAYN: SAC on skills z ~ categorical(K) held per episode, rewarded by a discriminator log q(z|s') - log p(z)",
+        family="skills",
+        validate=diayn.validate,
+        host_pieces=diayn.host_pieces,
+    )
+)

@@ -1,0 +1,1 @@
+"""Unsupervised skill discovery: skill-conditioned learners whose reward terms are learned (DIAYN, ...)."""

@@ -1,0 +1,126 @@
+"""Learned reward terms and the one combinator that puts them in front of any off-policy learner.
+
+A reward term is a pure function with its own parameters and update (DIAYN's skill discriminator, METRA's φ,
+GAIL / AIRL discriminators, optimal-transport rewards)::
+
+    init(key, spec)            -> state
+    reward(state, batch)       -> float32[B]
+    update(state, batch, key)  -> (state, metrics)
+
+``with_reward_terms(make_base, make_terms)`` builds an agent whose ``update`` does, per sampled batch:
+
+1. update every term on the batch (``term.update``),
+2. recompute every term's reward on that batch with the *updated* parameters — never a reward stored at
+   collection time, which would lag the discriminator by up to the buffer's age (DIAYN, METRA and URLB all
+   relabel the sampled batch),
+3. stack them after the env's own reward terms as named reward terms (``spec.reward_names`` + the terms' names),
+   so the base learner sees a vector reward: summed with its ``reward_weights``, or one critic per term with
+   ``multi_critic``,
+4. run the base learner's update on the relabelled batch.
+
+With no terms and the env's reward kept, the agent *is* the base agent: the same state structure, and the same
+update bit for bit (the key is passed through unsplit; tested). ``act`` is the base agent's.
+
+Deliberately not here: the terms themselves (they live in their family's package, e.g. ``agents.skills``), and
+on-policy learners (PPO would label its rollout before GAE; that hook is not built yet).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from envs.core import EnvSpec
+from rlkit.agent import Agent
+from rlkit.configs import ConfigError
+
+
+@dataclass(frozen=True)
+class RewardTerm:
+    """One learned reward term; ``name`` becomes its entry in ``reward_names`` (and its metrics' prefix)."""
+
+    name: str
+    init: Callable[[jax.Array, EnvSpec], Any]
+    reward: Callable[[Any, dict], jax.Array]
+    update: Callable[[Any, dict, jax.Array], tuple[Any, dict]]
+
+
+@struct.dataclass
+class TermsState:
+    base: Any  # the base learner's state
+    terms: tuple  # one state per reward term, in order
+
+
+def term_names(spec: EnvSpec, names: Sequence[str], env_reward: bool) -> tuple[str, ...]:
+    """The reward names the base learner sees: the env's (when kept) then the terms'; clashes raise one line."""
+    out = (tuple(spec.reward_names) if env_reward else ()) + tuple(names)
+    if not out:
+        raise ConfigError("no reward terms: keep the env's reward (env_reward=True) or add a learned term")
+    if len(set(out)) != len(out):
+        raise ConfigError(f"reward term names must be distinct; got {list(out)} (env terms first)")
+    return out
+
+
+def with_reward_terms(
+    make_base: Callable[[Any, EnvSpec], Agent],
+    make_terms: Callable[[Any, EnvSpec], Sequence[RewardTerm]],
+    *,
+    env_reward: bool | Callable[[Any], bool] = True,
+    name: str | None = None,
+) -> Callable[[Any, EnvSpec], Agent]:
+    """``make_agent(config, spec)`` of the composed learner.
+
+    ``make_terms(config, spec)`` builds the terms (inside traced code, so their coefficients may be swept);
+    ``env_reward`` keeps the env's reward terms in front of them (``False``: the learned terms only, e.g.
+    unsupervised skill discovery; a callable reads it from the config). The base learner is built with
+    ``spec.replace(reward_names=...)``, so its ``reward_weights`` index the stacked terms."""
+
+    def make_agent(config, spec: EnvSpec) -> Agent:
+        terms = tuple(make_terms(config, spec))
+        keep = env_reward(config) if callable(env_reward) else env_reward
+        names = term_names(spec, [t.name for t in terms], keep)
+        base = make_base(config, spec.replace(reward_names=names))
+        k_env = spec.num_reward_terms
+
+        def init(key, spec_=None) -> TermsState:
+            if not terms:  # the base agent's own initial state
+                return TermsState(base.init(key), ())
+            keys = jax.random.split(key, len(terms) + 1)
+            return TermsState(base.init(keys[0]), tuple(t.init(k, spec) for t, k in zip(terms, keys[1:])))
+
+        def act(state: TermsState, obs, key, mode="explore"):
+            return base.act(state.base, obs, key, mode)
+
+        def update(state: TermsState, batch, key):
+            if not terms and keep:  # nothing to add: exactly the base update (same key)
+                base_state, metrics = base.update(state.base, batch, key)
+                return TermsState(base_state, ()), metrics
+            keys = jax.random.split(key, len(terms) + 1)
+            new_terms, rewards, metrics = [], [], {}
+            for term, term_state, k in zip(terms, state.terms, keys[1:]):
+                term_state, m = term.update(term_state, batch, k)
+                r = jax.lax.stop_gradient(term.reward(term_state, batch))  # with the updated parameters
+                batch_size = jax.tree.leaves(batch["obs"])[0].shape[0]
+                if r.shape != (batch_size,):
+                    raise ConfigError(
+                        f"reward term {term.name!r} returned shape {r.shape}; expected ({batch_size},), one "
+                        "reward per row of the batch"
+                    )
+                new_terms.append(term_state)
+                rewards.append(r.astype(jnp.float32))
+                metrics |= {f"{term.name}/{k_}": v for k_, v in m.items()}
+                metrics[f"reward/{term.name}"] = jnp.mean(r)
+            parts = [jnp.reshape(batch["reward"], (-1, k_env))] if keep else []
+            reward = jnp.concatenate(parts + [r[:, None] for r in rewards], axis=-1)
+            reward = reward[:, 0] if reward.shape[-1] == 1 else reward
+            base_state, base_metrics = base.update(state.base, dict(batch, reward=reward), keys[0])
+            return TermsState(base_state, tuple(new_terms)), base_metrics | metrics
+
+        return Agent(name or base.name, config, init, act, update)
+
+    return make_agent
