@@ -6,7 +6,7 @@ Adding an algorithm: write its file (config, losses, update), then one ``registe
 from __future__ import annotations
 
 from agents import ppo, sac, td3
-from agents.imitation import sqil
+from agents.imitation import bc, sqil
 from agents.skills import diayn
 from rlkit.registry import AgentEntry, register
 
@@ -46,6 +46,20 @@ register(
 )
 register(
     AgentEntry(
+        "bc",
+        bc.BCConfig,
+        bc.make_bc,
+        bc.make_trainer,
+        "Behavioural cloning: a (tanh-)Gaussian or categorical policy fit by likelihood (+ entropy bonus) to demos",
+        family="imitation",
+        loop="offline",
+        validate=bc.validate,
+        inputs=("demos",),
+        host_note="BC trains offline on JAX envs; evaluate a BC agent on a Gymnasium env with rlkit eval --env",
+    )
+)
+register(
+    AgentEntry(
         "sqil",
         sqil.SQILConfig,
         sqil.make_sqil,
@@ -67,5 +81,6 @@ register(
         family="skills",
         validate=diayn.validate,
         host_pieces=diayn.host_pieces,
+        condition=lambda config: (diayn.prior(config), config.resample_every),
     )
 )

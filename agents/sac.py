@@ -41,6 +41,7 @@ normalized critic targets *and* normalized combination) has no SAC counterpart h
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -56,8 +57,10 @@ from rlkit.configs import ConfigError, param
 from rlkit.distributions import sample_tanh_gaussian
 from rlkit.networks import GaussianActor
 from rlkit.off_policy import (
+    ActorLossTerm,
     OffPolicyConfig,
     TermScale,
+    actor_term_losses,
     check_reward_weights,
     make_off_policy_trainer,
     term_critics,
@@ -115,7 +118,8 @@ def validate(config: SACConfig, spec: EnvSpec) -> None:
     check_reward_weights(config, spec)
 
 
-def make_sac(config: SACConfig, spec: EnvSpec) -> Agent:
+def make_sac(config: SACConfig, spec: EnvSpec, *, actor_terms: Sequence[ActorLossTerm] = ()) -> Agent:
+    """``actor_terms``: extra actor-loss terms added to SAC's (``rlkit.off_policy.ActorLossTerm``)."""
     space = spec.action_space
     action_size = int(np.prod(space.shape))
     scale = jnp.asarray((space.high - space.low) / 2, jnp.float32)
@@ -219,9 +223,11 @@ def make_sac(config: SACConfig, spec: EnvSpec) -> Agent:
             if normalize_terms:
                 q = q / jax.lax.stop_gradient(q_scale)
             q_total = jnp.sum(q * weights, axis=-1) if config.multi_critic else q[:, 0]
-            return jnp.mean(alpha * logp - q_total), logp
+            q_fn = lambda obs, act: critic_net.apply(critic, obs, act)  # noqa: E731
+            extra, extra_metrics = actor_term_losses(actor_terms, batch, a, logp, q_fn, k_pi)
+            return jnp.mean(alpha * logp - q_total) + extra, (logp, extra_metrics)
 
-        (pi_loss, logp), grads = jax.value_and_grad(actor_loss, has_aux=True)(state.actor)
+        (pi_loss, (logp, extra_metrics)), grads = jax.value_and_grad(actor_loss, has_aux=True)(state.actor)
         updates, actor_opt = actor_tx.update(grads, state.actor_opt, state.actor)
         actor = optax.apply_updates(state.actor, updates)
 
@@ -254,7 +260,7 @@ def make_sac(config: SACConfig, spec: EnvSpec) -> Agent:
             "alpha": alpha,
             "q_mean": jnp.mean(q_pred),
             "entropy": -jnp.mean(logp),
-        }
+        } | extra_metrics
         if config.multi_critic and k > 1:
             metrics |= term_metrics(spec.reward_names, q_pred, target, q_scale)
         return new, metrics

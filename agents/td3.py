@@ -12,6 +12,7 @@ with ``reward_weights`` first.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -26,8 +27,10 @@ from rlkit.agent import Agent
 from rlkit.configs import ConfigError, param
 from rlkit.networks import DeterministicActor
 from rlkit.off_policy import (
+    ActorLossTerm,
     OffPolicyConfig,
     TermScale,
+    actor_term_losses,
     check_reward_weights,
     make_off_policy_trainer,
     term_critics,
@@ -75,7 +78,8 @@ def validate(config: TD3Config, spec: EnvSpec) -> None:
     check_reward_weights(config, spec)
 
 
-def make_td3(config: TD3Config, spec: EnvSpec) -> Agent:
+def make_td3(config: TD3Config, spec: EnvSpec, *, actor_terms: Sequence[ActorLossTerm] = ()) -> Agent:
+    """``actor_terms``: extra actor-loss terms added to TD3's (``rlkit.off_policy.ActorLossTerm``; TD3+BC)."""
     space = spec.action_space
     action_size = int(np.prod(space.shape))
     low, high = jnp.asarray(space.low), jnp.asarray(space.high)
@@ -154,9 +158,14 @@ def make_td3(config: TD3Config, spec: EnvSpec) -> Agent:
             q = critic_net.apply(critic, batch["obs"], a)[0]  # CleanRL: Q1 only
             if normalize_terms:
                 q = q / jax.lax.stop_gradient(q_scale)
-            return -jnp.mean(jnp.sum(q * weights, axis=-1) if config.multi_critic else q[:, 0])
+            q_fn = lambda obs, act: critic_net.apply(critic, obs, act)  # noqa: E731
+            extra, extra_metrics = actor_term_losses(
+                actor_terms, batch, a, None, q_fn, jax.random.fold_in(key, 1)
+            )
+            base = -jnp.mean(jnp.sum(q * weights, axis=-1) if config.multi_critic else q[:, 0])
+            return base + extra, extra_metrics
 
-        pi_loss, grads = jax.value_and_grad(actor_loss)(state.actor)
+        (pi_loss, extra_metrics), grads = jax.value_and_grad(actor_loss, has_aux=True)(state.actor)
         updates, actor_opt = tx.update(grads, state.actor_opt, state.actor)
         actor = optax.apply_updates(state.actor, updates)
         target_actor = optax.incremental_update(actor, state.target_actor, config.tau)
@@ -173,7 +182,7 @@ def make_td3(config: TD3Config, spec: EnvSpec) -> Agent:
             state.updates + 1,
             term_scale,
         )
-        metrics = {"loss/critic": q_loss, "loss/actor": pi_loss, "q_mean": jnp.mean(q_pred)}
+        metrics = {"loss/critic": q_loss, "loss/actor": pi_loss, "q_mean": jnp.mean(q_pred)} | extra_metrics
         if config.multi_critic and k > 1:
             metrics |= term_metrics(spec.reward_names, q_pred, target, q_scale)
         return new, metrics

@@ -317,7 +317,8 @@ def evaluate(args: EvalArgs) -> dict:
 
     import envs
     from envs import registry
-    from rlkit.export import load_agent, trained_env_id
+    from rlkit import conditioning
+    from rlkit.export import agent_conditioning, load_agent, trained_env_id
 
     check_values(args, EvalArgs.LIMITS)
     if args.video:
@@ -342,11 +343,19 @@ def evaluate(args: EvalArgs) -> dict:
 
         if args.video:
             _check_renders(env_id)
-        with envs.make(env_id) as gym_env:
-            agent, state = load_agent(args.agent_file, gym_env.spec)
-            result = evaluate_host(
-                agent, state, gym_env, episodes=args.episodes, seed=args.seed, mode=args.mode
+        cond = agent_conditioning(args.agent_file)
+        if cond is not None and args.video:
+            raise UsageError(
+                f"--video is not available for a conditioned agent ({args.agent_file}) on {env_id}"
             )
+        with envs.make(env_id) as gym_env:
+            spec = gym_env.spec if cond is None else conditioning.conditioned_spec(gym_env.spec, cond[0])
+            agent, state = load_agent(args.agent_file, spec)
+            prior, every = cond if cond is not None else (None, 0)
+            result = evaluate_host(
+                agent, state, gym_env, episodes=args.episodes, seed=args.seed, mode=args.mode, prior=prior,
+                resample_every=every,
+            )  # fmt: skip
         if args.video:
             result["video"] = record_video_host(
                 env_id, agent, state, args.video, seed=args.seed, mode=args.mode
@@ -356,6 +365,9 @@ def evaluate(args: EvalArgs) -> dict:
         from rlkit.rollout import wrap_for_rollout
 
         env = envs.make(env_id)
+        cond = agent_conditioning(args.agent_file)
+        if cond is not None:  # a skill- or goal-conditioned agent: the env shows it z, as in training
+            env = conditioning.Conditioned(env, *cond)
         agent, state = load_agent(args.agent_file, env.spec)
         out = jax.jit(
             lambda s, k: evaluate_policy(

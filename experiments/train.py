@@ -45,7 +45,7 @@ class RunArgs:
     """sweepable config values as FIELD=V1,V2,... (grid over all given fields), e.g. q_lr=1e-3,3e-4; the figure,
     summary.json and the printed result have one curve / row per swept value (its seeds' mean ± std)"""
     total_steps: int = 20_000
-    """env steps per run"""
+    """env steps per run (gradient steps for agents that train offline, e.g. bc)"""
     log_dir: str = "runs/default"
     """output directory (logs, checkpoints, figure, exported agent)"""
     resume: bool = False
@@ -210,6 +210,11 @@ def run(args: RunArgs, config) -> dict:
         if getattr(args, name) < 1:
             raise configs.ConfigError(f"{name} must be >= 1, got {getattr(args, name)}")
     configs.validate(config)
+    if entry.loop == "offline" and args.eval_every == 0:
+        raise configs.ConfigError(
+            f"--eval-every 0: agent {entry.name!r} trains offline (its steps are gradient steps, no episodes are "
+            "played), so evaluation is its only return; give --eval-every >= 1"
+        )
     sweep = parse_sweep(entry.config_cls, args.sweep)
     log_dir = Path(args.log_dir)
     record = {"run_args": dataclasses.asdict(args), "config": configs.to_dict(config)}
@@ -235,15 +240,17 @@ def run(args: RunArgs, config) -> dict:
             )
         with make_env(1) as probe:  # validate the agent against the env's spaces before anything starts
             spec = probe.spec
-        inputs = _inputs(args, entry, spec)
         if entry.validate is not None:
-            entry.validate(config, spec, **inputs)
+            entry.validate(config, spec)
+        inputs = _inputs(args, entry, spec)
         pieces = entry.host_pieces(config, spec, **inputs)
         runs = make_runs(config, seeds=args.seeds, sweep=sweep)
         start = time.perf_counter()
         result = train_host(entry.make_agent, runs, make_env, **pieces, **common)
     else:
         env = envs.make(args.env)
+        if entry.validate is not None:  # the agent against the env first, then its inputs against both
+            entry.validate(config, env.spec)
         inputs = _inputs(args, entry, env.spec)
         # validates the agent against the env's spaces, reward terms and inputs
         trainer = entry.make_trainer(config, env, **inputs)
@@ -412,11 +419,13 @@ def parse_args(argv: list[str], defaults: dict | None = None) -> tuple[RunArgs, 
 
 def main(argv: list[str] | None = None, defaults: dict | None = None) -> dict:
     from experiments.cli import UsageError
+    from rlkit.buffers.datasets import DatasetError
 
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return run(*parse_args(argv, defaults))
-    except (configs.ConfigError, envs.UnknownEnvError, FileExistsError, UsageError) as err:
+    except (configs.ConfigError, envs.UnknownEnvError, FileExistsError, UsageError, DatasetError,
+            FileNotFoundError) as err:  # fmt: skip
         print(f"rlkit train: error: {' '.join(str(err).split())}", file=sys.stderr)
         raise SystemExit(2) from None
 

@@ -124,6 +124,19 @@ def _read(path: str | os.PathLike) -> tuple[dict, dict]:
     return header, raw
 
 
+def agent_conditioning(path: str | os.PathLike):
+    """``(prior, resample_every)`` when the exported agent acts on ``concat(obs, z)`` (a skill- or goal-conditioned
+    agent, ``AgentEntry.condition``), else ``None``: wrap the env with ``rlkit.conditioning.Conditioned(env, prior,
+    resample_every)`` before ``load_agent`` (``rlkit eval`` does), so it is evaluated as it was trained."""
+    from rlkit import registry
+
+    header = _read(path)[0]
+    entry = registry.entries().get(header.get("agent"))
+    if entry is None or entry.condition is None:
+        return None
+    return entry.condition(configs.from_dict(entry.config_cls, header["config"]))
+
+
 def trained_env_id(path: str | os.PathLike) -> str:
     """The id of the env an exported agent was trained on."""
     return _read(path)[0]["spec"]["id"]

@@ -170,16 +170,21 @@ def evaluate_host(
     episodes: int = 10,
     seed: int = 0,
     mode: str = "deterministic",
+    prior: Any = None,
+    resample_every: int = 0,
 ) -> dict[str, float]:
     """Returns of ``episodes`` complete episodes of ``agent.act`` on a host vector env (any Gymnasium env), spread
-    over its sub-envs by quota (``evaluate_runs``)."""
+    over its sub-envs by quota (``evaluate_runs``; a conditioning ``prior`` as there)."""
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     if mode not in ("deterministic", "explore"):
         raise ValueError(f"mode must be 'deterministic' or 'explore', got {mode!r}")
     policy = lambda cfg, s, obs, k: agent.act(s, obs, k, mode)  # noqa: E731
     batched = jax.tree.map(lambda x: jnp.asarray(x)[None], agent_state)
-    out = evaluate_runs(policy, jnp.zeros(1), batched, env, 1, episodes=episodes, seed=seed)
+    out = evaluate_runs(
+        policy, jnp.zeros(1), batched, env, 1, episodes=episodes, seed=seed, prior=prior,
+        resample_every=resample_every,
+    )  # fmt: skip
     return {
         "eval_return": float(out["eval_return"][0]),
         "eval_return_std": float(out["eval_return_std"][0]),

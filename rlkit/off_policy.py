@@ -29,6 +29,7 @@ Deliberately not here: n-step returns and the data sources themselves (``rlkit.d
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import flax.linen as nn
@@ -194,6 +195,31 @@ def term_metrics(names, q, target, q_scale) -> dict[str, jax.Array]:
         out[f"q_mean/{name}"] = jnp.mean(q[..., i])
         out[f"q_scale/{name}"] = q_scale[i]
     return out
+
+
+@dataclass(frozen=True)
+class ActorLossTerm:
+    """An extra term of an off-policy actor's loss (demonstration-regularized RL's −λ(log π − log π_BC), TD3+BC's
+    λ·‖π(s) − a‖², goal-conditioned IL's Q-filtered BC). ``loss(batch, action, log_prob, q, key) -> (scalar,
+    metrics)``: ``action [B, A]`` is the actor's action at ``batch["obs"]`` (differentiable in the actor's
+    parameters), ``log_prob [B]`` its log-probability (``None`` for deterministic actors), ``q(obs, action) ->
+    [N, B, K]`` the current critics (differentiable in ``action``). The learner adds the scalar to its actor loss
+    and reports the metrics under ``actor_term/<name>/``."""
+
+    name: str
+    loss: Callable[..., tuple[jax.Array, dict]]
+
+
+def actor_term_losses(terms, batch, action, log_prob, q, key) -> tuple[jax.Array, dict]:
+    """The summed extra actor loss and its metrics (``0.0`` and ``{}`` with no terms)."""
+    total, metrics = jnp.zeros((), jnp.float32), {}
+    for i, term in enumerate(terms):
+        value, m = term.loss(batch, action, log_prob, q, jax.random.fold_in(key, i))
+        total = total + value
+        metrics |= {f"actor_term/{term.name}": value} | {
+            f"actor_term/{term.name}/{k}": v for k, v in m.items()
+        }
+    return total, metrics
 
 
 def example_transition(spec: EnvSpec, extras: dict[str, Any] | None = None) -> dict[str, jax.Array]:

@@ -37,7 +37,9 @@ class AgentEntry:
     ``inputs`` names what a run must hand the trainer besides the env (``"demos"``: a ``DemoStore``);
     ``host_pieces(config, spec, **inputs)`` returns the keyword arguments of ``rlkit.host_loop.train_host``
     beyond the agent (a data source ``sample``, transition ``extras``, a conditioning ``prior``) — ``None``
-    when the agent cannot run through the Gymnasium host loop (say why in ``host_note``)."""
+    when the agent cannot run through the Gymnasium host loop (say why in ``host_note``). ``condition(config) ->
+    (prior, resample_every)`` for agents that act on ``concat(obs, z)``: evaluation, export and loading wrap the env
+    the same way training did (``rlkit.conditioning``)."""
 
     name: str
     config_cls: type
@@ -50,6 +52,7 @@ class AgentEntry:
     inputs: tuple[str, ...] = ()
     host_pieces: Callable[..., dict] | None = field(default=None)
     host_note: str = ""
+    condition: Callable[[Any], tuple[Any, int]] | None = None
 
     def __post_init__(self):
         if self.loop not in LOOPS:

@@ -117,6 +117,7 @@ def test_unknown_flags_and_arguments(capsys):
     assert "RUN_DIRS" in one_error_line(capsys, ["plot"])
     assert "did you mean 'train'" in one_error_line(capsys, ["trian"])
     assert "'x'" in one_error_line(capsys, ["envs", "x"])
+    assert "'x'" in one_error_line(capsys, ["agents", "x"])
     assert "dqn" in one_error_line(capsys, ["train", "--agent", "dqn"])
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import re
 from pathlib import Path
 
 import jax
@@ -63,6 +64,18 @@ def test_one_registry_serves_cli_export_and_help():
         registry.get("nope")
     with pytest.raises(ValueError, match="already registered"):
         registry.register(dataclasses.replace(table["sac"], description="another"))
+
+
+def test_the_docs_and_rlkit_agents_list_every_registered_agent(capsys):
+    from experiments import cli
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Composition") :]
+    documented = set(re.findall(r"^\| `([a-z0-9_]+)` \|", section[: section.index("**The five")], re.M))
+    assert documented == set(registry.entries())
+    cli.main(["agents"])
+    printed = {line.split()[0] for line in capsys.readouterr().out.splitlines() if line.strip()}
+    assert printed == set(registry.entries())
 
 
 # ---------------------------------------------------------------------------------------------- reward terms
@@ -246,3 +259,40 @@ def test_diayn_through_the_gymnasium_host_loop_holds_z_per_episode():
         rows = z[episode == e]
         assert (rows == rows[0]).all(), "z changed inside an episode"
     assert np.isfinite(result.metrics["eval_return"]).all()
+
+
+# ---------------------------------------------------------------------------------------------- actor-loss terms
+@pytest.mark.parametrize("learner", ["sac", "td3"])
+def test_extra_actor_loss_terms_reach_the_actor(learner):
+    from agents import td3
+    from rlkit.off_policy import ActorLossTerm
+
+    spec = envs.make("pendulum").spec
+    module, cfg_cls = (sac, sac.SACConfig) if learner == "sac" else (td3, td3.TD3Config)
+    make = module.make_sac if learner == "sac" else module.make_td3
+    config = (
+        cfg_cls(hidden_sizes=(16,), policy_frequency=1) if learner == "td3" else cfg_cls(hidden_sizes=(16,))
+    )
+    seen = {}
+
+    def bc_to_one(batch, action, log_prob, q, key):  # pull every action to 1.0, hard
+        seen["shapes"] = (
+            action.shape,
+            None if log_prob is None else log_prob.shape,
+            q(batch["obs"], action).shape,
+        )
+        return 100.0 * jnp.mean((action - 1.0) ** 2), {"gap": jnp.mean(jnp.abs(action - 1.0))}
+
+    plain, pulled = make(config, spec), make(config, spec, actor_terms=[ActorLossTerm("bc", bc_to_one)])
+    s_plain = s_pulled = plain.init(jax.random.key(0))
+    batch = _batch(spec, n=64)
+    for i in range(150):
+        s_plain, _ = jax.jit(plain.update)(s_plain, batch, jax.random.key(i))
+        s_pulled, m = jax.jit(pulled.update)(s_pulled, batch, jax.random.key(i))
+    assert seen["shapes"][0] == (64, 1) and seen["shapes"][2][1:] == (64, 1)
+    assert (seen["shapes"][1] == (64,)) == (learner == "sac")
+    act = jax.vmap(lambda s, o: plain.act(s, o, jax.random.key(0), "deterministic"), in_axes=(None, 0))
+    gap_pulled = float(jnp.mean(jnp.abs(act(s_pulled, batch["obs"]) - 1.0)))
+    gap_plain = float(jnp.mean(jnp.abs(act(s_plain, batch["obs"]) - 1.0)))
+    assert gap_pulled < 0.6 * gap_plain, (gap_pulled, gap_plain)
+    assert "actor_term/bc" in m and "actor_term/bc/gap" in m

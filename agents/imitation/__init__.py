@@ -1,1 +1,1 @@
-"""Imitation learners: behavioural cloning (``bc``) first; learners from demonstrations to follow."""
+"""Imitation learners: agents that learn from demonstrations (``rlkit.buffers.DemoStore``)."""
