@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
+import jax
 import numpy as np
 import tyro
 
@@ -91,6 +92,19 @@ def _inputs(args: RunArgs, entry, spec) -> dict:
         check_demos_match(store, spec, need_actions=True, source=args.demos)
         inputs["demos"] = store
     return inputs
+
+
+def _fingerprint(inputs: dict) -> dict:
+    """What the run record keeps of its inputs, so a resume with other data under the same path is refused."""
+    import hashlib
+
+    out = {}
+    for name, store in inputs.items():
+        digest = hashlib.sha256()
+        for leaf in jax.tree.leaves(store):
+            digest.update(np.ascontiguousarray(np.asarray(leaf)).tobytes())
+        out[name] = {"episodes": store.num_episodes, "steps": store.num_steps, "sha256": digest.hexdigest()}
+    return out
 
 
 #: the embedded default of the main job: small networks so `make run` finishes in about a minute on 2 CPU cores
@@ -243,6 +257,7 @@ def run(args: RunArgs, config) -> dict:
         if entry.validate is not None:
             entry.validate(config, spec)
         inputs = _inputs(args, entry, spec)
+        record["inputs"] = _fingerprint(inputs)
         pieces = entry.host_pieces(config, spec, **inputs)
         runs = make_runs(config, seeds=args.seeds, sweep=sweep)
         start = time.perf_counter()
@@ -252,6 +267,7 @@ def run(args: RunArgs, config) -> dict:
         if entry.validate is not None:  # the agent against the env first, then its inputs against both
             entry.validate(config, env.spec)
         inputs = _inputs(args, entry, env.spec)
+        record["inputs"] = _fingerprint(inputs)
         # validates the agent against the env's spaces, reward terms and inputs
         trainer = entry.make_trainer(config, env, **inputs)
         spec = trainer.spec or env.spec

@@ -38,6 +38,7 @@ from flax import struct
 from envs.core import EnvSpec
 from rlkit.agent import Agent
 from rlkit.configs import ConfigError
+from rlkit.on_policy import OnPolicyAgent
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,11 @@ def with_reward_terms(
         keep = env_reward(config) if callable(env_reward) else env_reward
         names = term_names(spec, [t.name for t in terms], keep)
         base = make_base(config, spec.replace(reward_names=names))
+        if isinstance(base, OnPolicyAgent):  # its rollout must be labelled before GAE: not built yet
+            raise ConfigError(
+                f"with_reward_terms wraps off-policy learners (SAC, TD3); {base.name} is on-policy, whose reward "
+                "terms would have to label the rollout before GAE, which rlkit does not do yet"
+            )
         k_env = spec.num_reward_terms
 
         def init(key, spec_=None) -> TermsState:

@@ -71,7 +71,9 @@ def test_the_docs_and_rlkit_agents_list_every_registered_agent(capsys):
 
     readme = (ROOT / "README.md").read_text()
     section = readme[readme.index("## Composition") :]
-    documented = set(re.findall(r"^\| `([a-z0-9_]+)` \|", section[: section.index("**The five")], re.M))
+    documented = set(
+        re.findall(r"^\| `([a-z0-9_]+)` \|", section[: section.index("**The extension points")], re.M)
+    )
     assert documented == set(registry.entries())
     cli.main(["agents"])
     printed = {line.split()[0] for line in capsys.readouterr().out.splitlines() if line.strip()}
@@ -296,3 +298,54 @@ def test_extra_actor_loss_terms_reach_the_actor(learner):
     gap_plain = float(jnp.mean(jnp.abs(act(s_plain, batch["obs"]) - 1.0)))
     assert gap_pulled < 0.6 * gap_plain, (gap_pulled, gap_plain)
     assert "actor_term/bc" in m and "actor_term/bc/gap" in m
+
+
+def test_sqil_through_the_gymnasium_host_loop_samples_its_demonstrations():
+    from rlkit.host_loop import train_host
+
+    config = sqil.SQILConfig(**TINY)
+    runs = make_runs(config, seeds=2)
+    spec = envs.make("pendulum").spec  # Gymnasium Pendulum-v1 has the same spaces
+    seen = []
+
+    def make_agent(cfg, spec_):
+        agent = sqil.make_sqil(cfg, spec_)
+
+        def update(state, batch, key):  # what the learner is given: half demonstration rows of reward 1
+            seen.append(batch["reward"].shape)
+            new, metrics = agent.update(state, batch, key)
+            return new, metrics | {"demo_share": jnp.mean(batch["reward"])}
+
+        return dataclasses.replace(agent, update=update)
+
+    result = train_host(
+        make_agent, runs, lambda n: envs.make("gymnasium:Pendulum-v1", num_envs=n), total_steps=60,
+        console=False, **sqil.host_pieces(config, spec, demos=_demo_store(spec)),
+    )  # fmt: skip
+    np.testing.assert_array_equal(result.metrics["demo_share"], 0.5)
+    assert seen and seen[0] == (16,)
+
+
+def test_diayn_keeps_the_env_reward_as_a_first_term_for_the_multi_critic_learner():
+    env = envs.make("point-room", max_episode_steps=25, goal_reward=1.0)
+    config = diayn.DIAYNConfig(
+        num_skills=3,
+        disc_hidden_sizes=(8,),
+        env_reward=True,
+        multi_critic=True,
+        reward_weights=(1.0, 0.5),
+        **TINY,
+    )
+    result = train(diayn.make_trainer(config, env), make_runs(config, seeds=1), total_steps=60, console=False)
+    assert {"q_mean/reward", "q_mean/diayn", "reward/diayn"} <= set(result.metrics)
+    with pytest.raises(ConfigError, match=r"reward_weights has 1 entries.*\['reward', 'diayn'\]"):
+        diayn.make_trainer(config.replace(reward_weights=(1.0,)), env)
+
+
+def test_reward_terms_on_an_on_policy_learner_are_refused():
+    from agents import ppo
+
+    spec = envs.make("pendulum").spec
+    make = with_reward_terms(ppo.make_ppo, lambda c, s: [_counter_term()])
+    with pytest.raises(ConfigError, match="on-policy.*before GAE"):
+        make(ppo.PPOConfig(), spec)

@@ -187,13 +187,19 @@ def check_train(argv: list[str]) -> None:
     for name in ("total_steps", "checkpoint_every"):
         require(getattr(run_args, name) >= 1, f"{name} must be >= 1, got {getattr(run_args, name)}")
     make_runs(config, seeds=run_args.seeds, sweep=parse_sweep(type(config), run_args.sweep))
-    agent = importlib.import_module(f"agents.{run_args.agent}")
+    from rlkit import registry
+
+    entry = registry.get(run_args.agent)
+    require(
+        bool(run_args.demos) == ("demos" in entry.inputs),
+        f"--agent {entry.name} {'needs' if 'demos' in entry.inputs else 'takes no'} --demos",
+    )
     if run_args.env.startswith(envs.registry.GYMNASIUM_PREFIX):
         import gymnasium
 
         gymnasium.spec(run_args.env[len(envs.registry.GYMNASIUM_PREFIX) :])  # raises for an unknown id
-    else:
-        agent.make_trainer(config, envs.make(run_args.env))  # checks the agent against the env
+    elif entry.validate is not None:
+        entry.validate(config, envs.make(run_args.env).spec)  # checks the agent against the env
 
 
 def check_command(command: str) -> None:
