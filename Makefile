@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint lock bench-envs bench-buffers bench-peers bench-host reproduce multi-critic clean
+.PHONY: run test lint lock bench-envs bench-buffers bench-peers bench-host bench-composition reproduce reproduce-composition multi-critic clean
 
 # constraints.txt pins every dependency to the versions the suite was last run with (regenerate it with
 # `make lock` after changing dependencies), so a fresh machine and CI install exactly what was tested.
@@ -44,6 +44,12 @@ bench-host: $(PY)
 
 reproduce: $(PY)
 	$(PY) -m experiments.reproduce.foundation
+
+reproduce-composition: $(PY)
+	$(PY) -m experiments.reproduce.composition
+
+bench-composition: $(PY)
+	$(PY) -m experiments.benchmarks.composition
 
 multi-critic: $(PY)
 	$(PY) -m experiments.multi_critic_push2d

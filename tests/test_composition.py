@@ -349,3 +349,21 @@ def test_reward_terms_on_an_on_policy_learner_are_refused():
     make = with_reward_terms(ppo.make_ppo, lambda c, s: [_counter_term()])
     with pytest.raises(ConfigError, match="on-policy.*before GAE"):
         make(ppo.PPOConfig(), spec)
+
+
+def test_the_combinator_without_terms_lowers_to_the_base_program():
+    import re as re_
+
+    from rlkit.off_policy import make_off_policy_trainer
+
+    env = envs.make("pendulum")
+    config = sac.SACConfig(**TINY)
+    runs = make_runs(config, seeds=1)
+
+    def program(trainer):
+        state = jax.eval_shape(jax.vmap(trainer.init), runs.config, runs.keys)
+        text = jax.jit(jax.vmap(trainer.run_chunk)).lower(runs.config, state).as_text()
+        return re_.sub(r"loc\([^)]*\)|#loc\d*", "", re_.sub(r'jax\.result_info = "[^"]*"', "", text))
+
+    composed = make_off_policy_trainer("sac", env, with_reward_terms(sac.make_sac, lambda c, s: []), config)
+    assert program(composed) == program(sac.make_trainer(config, env))
