@@ -499,33 +499,21 @@ def main(argv: list[str] | None = None) -> None:
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
         raise SystemExit(0)
-    if argv[0] not in COMMANDS:
-        close = difflib.get_close_matches(argv[0], COMMANDS, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        print(
-            f"rlkit: error: unknown command {argv[0]!r}{hint} (commands: {', '.join(COMMANDS)})",
-            file=sys.stderr,
-        )
-        raise SystemExit(2)
+    check_command(argv[0], COMMANDS, "rlkit")
     command, rest = argv[0], argv[1:]
-    if command == "envs":
-        import envs
-
+    if command in ("envs", "agents"):  # listings: no arguments
         if rest:
             print(
-                f"rlkit envs: error: unexpected argument {rest[0]!r} (rlkit envs takes none)", file=sys.stderr
-            )
-            raise SystemExit(2)
-        print(envs.describe())
-        return
-    if command == "agents":
-        if rest:
-            print(
-                f"rlkit agents: error: unexpected argument {rest[0]!r} (rlkit agents takes none)",
+                f"rlkit {command}: error: unexpected argument {rest[0]!r} (rlkit {command} takes none)",
                 file=sys.stderr,
             )
             raise SystemExit(2)
-        print(describe_agents())
+        if command == "envs":
+            import envs
+
+            print(envs.describe())
+        else:
+            print(describe_agents())
         return
     if command == "demos":
         from experiments.demos import main as demos_main
@@ -559,6 +547,16 @@ def describe_agents() -> str:
     ]  # fmt: skip
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r[:4], widths)) + "  " + r[4] for r in rows)
+
+
+def check_command(word: str, commands: Sequence[str], prog: str) -> None:
+    """Exit 2 with one line (and the closest command) unless ``word`` is one of ``commands``."""
+    if word in commands:
+        return
+    close = difflib.get_close_matches(word, commands, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    print(f"{prog}: error: unknown command {word!r}{hint} (commands: {', '.join(commands)})", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def one_line(err: BaseException) -> str:

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import difflib
 import json
 import os
 import re
@@ -48,7 +47,7 @@ from typing import Any, ClassVar
 import numpy as np
 import tyro
 
-from experiments.cli import UsageError, check_argv, check_values, one_line, parse_cli
+from experiments.cli import UsageError, check_argv, check_command, check_values, one_line, parse_cli
 
 SUBCOMMANDS = ("collect", "info")
 NPZ_NAME, MINARI_DIR, META_NAME = "demos.npz", "minari", "demos.json"
@@ -569,14 +568,7 @@ def main(argv: Sequence[str]) -> None:
             f"{prog}: error: missing command: rlkit demos collect … or rlkit demos info PATH", file=sys.stderr
         )
         raise SystemExit(2)
-    if argv[0] not in SUBCOMMANDS:
-        close = difflib.get_close_matches(argv[0], SUBCOMMANDS, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        print(
-            f"{prog}: error: unknown command {argv[0]!r}{hint} (commands: {', '.join(SUBCOMMANDS)})",
-            file=sys.stderr,
-        )
-        raise SystemExit(2)
+    check_command(argv[0], SUBCOMMANDS, prog)
     command, rest = argv[0], argv[1:]
     cls = CollectArgs if command == "collect" else InfoArgs
     try:

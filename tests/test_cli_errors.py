@@ -20,21 +20,9 @@ from experiments import cli
 from experiments.train import RUN_LIMITS, RunArgs, _agents
 from rlkit import configs
 from rlkit.export import export_agent
+from tests.helpers.cli_errors import one_error_line
 
 AGENTS = sorted(_agents())
-
-
-def one_error_line(capsys, argv: list[str]) -> str:
-    """Run the CLI in-process; it must exit 2 with exactly one non-empty stderr line (returned)."""
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main(argv)
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert exit_info.value.code == 2, (argv, err)
-    assert len(lines) == 1, (argv, err)
-    assert "Traceback" not in err and "╭" not in err, (argv, err)
-    return lines[0]
 
 
 def fields_of(cls) -> list[tuple[str, typing.Any, dataclasses.Field]]:

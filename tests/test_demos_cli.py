@@ -30,6 +30,7 @@ from rlkit.buffers.datasets import (
     load_demos,
 )
 from rlkit.export import export_agent, load_agent
+from tests.helpers import cli_errors
 
 MINARI_PATH = os.environ.get("MINARI_DATASETS_PATH")  # collect and load_demos set it only for their calls
 FIELDS = ("observations", "actions", "rewards", "terminations", "truncations", "episode_lengths")
@@ -67,16 +68,7 @@ def assert_same(a, b, fields=FIELDS):
 
 
 def one_error_line(capsys, argv: list[str]) -> str:
-    """Run the CLI in-process; it must exit 2 with exactly one non-empty stderr line (returned)."""
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main(argv)
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert exit_info.value.code == 2, (argv, err)
-    assert len(lines) == 1 and lines[0].startswith("rlkit demos: error: "), (argv, err)
-    assert "Traceback" not in err, (argv, err)
-    return lines[0]
+    return cli_errors.one_error_line(capsys, argv, prefix="rlkit demos: error: ")
 
 
 # ------------------------------------------------------------------------------------------ collect (JAX env)

@@ -134,7 +134,8 @@ def extras(config: DIAYNConfig) -> tuple[str, ...]:
 
 
 def host_pieces(config: DIAYNConfig, spec: EnvSpec) -> dict:
-    return {"extras": extras(config), "prior": prior(config), "resample_every": config.resample_every}
+    """The z extra (its prior comes from the registry entry's ``condition``)."""
+    return {"extras": extras(config)}
 
 
 def make_trainer(config: DIAYNConfig, env: Environment, params=None) -> Trainer:
