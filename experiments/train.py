@@ -259,9 +259,16 @@ def run(args: RunArgs, config) -> dict:
         inputs = _inputs(args, entry, spec)
         record["inputs"] = _fingerprint(inputs)
         pieces = entry.host_pieces(config, spec, **inputs)
+        if entry.condition is not None:  # the same conditioning as on device and in rlkit eval
+            prior, every = entry.condition(config)
+            pieces |= {"prior": prior, "resample_every": every}
         runs = make_runs(config, seeds=args.seeds, sweep=sweep)
         start = time.perf_counter()
         result = train_host(entry.make_agent, runs, make_env, **pieces, **common)
+        if entry.condition is not None:  # the agent acts on concat(obs, z): export the spec it was built for
+            from rlkit.conditioning import conditioned_spec
+
+            spec = conditioned_spec(spec, pieces["prior"])
     else:
         env = envs.make(args.env)
         if entry.validate is not None:  # the agent against the env first, then its inputs against both

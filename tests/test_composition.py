@@ -249,7 +249,8 @@ def test_diayn_through_the_gymnasium_host_loop_holds_z_per_episode():
     def make_env(n):
         return envs.make("gymnasium:Pendulum-v1", num_envs=n)
 
-    pieces = diayn.host_pieces(config, None)
+    prior, every = registry.get("diayn").condition(config)
+    pieces = diayn.host_pieces(config, None) | {"prior": prior, "resample_every": every}
     result = train_host(
         diayn.make_diayn, runs, make_env, total_steps=300, console=False, eval_every=1, **pieces
     )
@@ -367,3 +368,14 @@ def test_the_combinator_without_terms_lowers_to_the_base_program():
 
     composed = make_off_policy_trainer("sac", env, with_reward_terms(sac.make_sac, lambda c, s: []), config)
     assert program(composed) == program(sac.make_trainer(config, env))
+
+
+def test_a_conditioned_agent_trained_on_a_gymnasium_env_evaluates_from_its_file(tmp_path, capsys):
+    from experiments import cli
+    from experiments.train import main
+
+    small = "--hidden-sizes 8 --disc-hidden-sizes 8 --learning-starts 100 --chunk-steps 100 --buffer-size 500"
+    main(["--agent", "diayn", "--num-skills", "3", "--env", "gymnasium:Pendulum-v1", "--seeds", "1",
+          "--total-steps", "200", "--log-dir", str(tmp_path), *small.split()])  # fmt: skip
+    result = cli.evaluate(cli.EvalArgs(str(tmp_path / "agent.rlkit"), episodes=2))
+    assert np.isfinite(result["eval_return"])
