@@ -48,12 +48,13 @@ from flax import struct
 
 from envs.gymnasium_bridge import GymnasiumVectorEnv
 from envs.spaces import Box
-from rlkit import conditioning, data_sources, off_policy
+from rlkit import conditioning, data_sources
 from rlkit.agent import Agent
 from rlkit.buffers import make_replay_buffer
 from rlkit.configs import ConfigError
 from rlkit.off_policy import example_transition
-from rlkit.on_policy import OnPolicyAgent, OnPolicyState, make_on_policy_learner
+from rlkit.on_policy import OnPolicyAgent, OnPolicyState, learner_for
+from rlkit.rollout import info_extras
 from rlkit.sweeps import Runs
 from rlkit.training import RunRecorder, TrainResult, check_finite
 
@@ -79,6 +80,8 @@ class HostOnPolicyState:
     action: jax.Array  # [num_envs, *action]: pending unclipped sample, its log-prob and values
     log_prob: jax.Array
     value: jax.Array
+    z: Any = None  # [num_envs, size]: each env's conditioning latent (None without a prior)
+    z_steps: Any = None  # int32[num_envs]: steps since each env's z was drawn
 
 
 def env_seeds(seeds: list[int], num_envs: int, salt: int = 0) -> list[int]:
@@ -193,6 +196,22 @@ def evaluate_host(
 
 
 # ================================================================================================ learners
+def _condition(obs, z):
+    """What a conditioned agent sees: ``concat(obs, z)`` (``obs`` itself without a prior)."""
+    return obs if z is None else jnp.concatenate([obs, z], axis=-1)
+
+
+def _conditioning(raw_spec, prior, extras, info_shapes):
+    """``(agent spec, {extra: ShapeDtypeStruct})``: the conditioned spec, and the ``info`` extras with ``z`` (held
+    by the loop itself under a prior) among them."""
+    spec = raw_spec if prior is None else conditioning.conditioned_spec(raw_spec, prior)
+    names = [n for n in extras if n != "z" or prior is None]
+    specs = info_extras(names, info_shapes or {}, raw_spec.id) if names else {}
+    if prior is not None and "z" in extras:
+        specs["z"] = jax.ShapeDtypeStruct((prior.size,), jnp.float32)
+    return spec, specs
+
+
 class _OffPolicy:
     """Off-policy learner pieces per run (vmapped over runs by ``train_host``).
 
@@ -204,14 +223,8 @@ class _OffPolicy:
     def __init__(self, make_agent, config, raw_spec, num_envs, *, data=None, extras=(), info_shapes=None,
                  prior=None, resample_every=0):  # fmt: skip
         self.prior, self.resample_every = prior, resample_every
-        spec = raw_spec if prior is None else conditioning.conditioned_spec(raw_spec, prior)
+        spec, extra_specs = _conditioning(raw_spec, prior, extras, info_shapes)
         self.make_agent, self.spec, self.n = make_agent, spec, num_envs
-        info_extras_ = [n for n in extras if n != "z" or prior is None]
-        extra_specs = (
-            off_policy.info_extras(info_extras_, info_shapes or {}, raw_spec.id) if info_extras_ else {}
-        )
-        if prior is not None and "z" in extras:
-            extra_specs["z"] = jax.ShapeDtypeStruct((prior.size,), jnp.float32)
         self.extras = tuple(extra_specs)
         self.buffer = make_replay_buffer(
             example_transition(spec, extra_specs), capacity=config.buffer_size, num_envs=num_envs
@@ -222,13 +235,10 @@ class _OffPolicy:
         self.chunk_steps = config.chunk_steps
         self.batch_size, self.updates_per_step = config.batch_size, config.updates_per_step
 
-    def _condition(self, obs, z):
-        return obs if z is None else jnp.concatenate([obs, z], axis=-1)
-
     def _act(self, cfg, state: HostOffPolicyState, raw_obs) -> HostOffPolicyState:
         agent = self.make_agent(cfg, self.spec)
         key, act_key, rand_key = jax.random.split(state.key, 3)
-        obs = self._condition(raw_obs, state.z)
+        obs = _condition(raw_obs, state.z)
         policy = jax.vmap(agent.act, in_axes=(None, 0, 0, None))(
             state.agent_state, obs, jax.random.split(act_key, self.n), "explore"
         )
@@ -267,7 +277,7 @@ class _OffPolicy:
             "obs": state.obs,
             "action": state.actions,
             "reward": reward.reshape((self.n,) + self.spec.reward_shape),
-            "next_obs": self._condition(final_obs, state.z),
+            "next_obs": _condition(final_obs, state.z),
             "terminated": terminated,
             "truncated": truncated,
         } | {
@@ -308,11 +318,20 @@ class _OffPolicy:
 
 
 class _OnPolicy:
-    """On-policy learner pieces per run, over ``rlkit.on_policy.make_on_policy_learner``."""
+    """On-policy learner pieces per run, over ``rlkit.on_policy.make_on_policy_learner`` (learned reward terms
+    label each rollout before GAE, as on device; ``extras`` are the ``info`` entries they read).
 
-    def __init__(self, make_agent, config, spec, num_envs):
+    Conditioning as ``_OffPolicy``: z drawn by ``rlkit.conditioning.resample`` with a key folded from the run's,
+    held in the checkpointed state; the learner records ``concat(obs, z)`` — the new z on the next observation,
+    the z the step was taken under on the true next state — and ``z`` as the transition extra."""
+
+    def __init__(self, make_agent, config, raw_spec, num_envs, *, extras=(), info_shapes=None, prior=None,
+                 resample_every=0):  # fmt: skip
+        self.prior, self.resample_every = prior, resample_every
+        spec, self.extra_specs = _conditioning(raw_spec, prior, extras, info_shapes)
         self.make_agent, self.spec, self.n = make_agent, spec, num_envs
-        self.learner = make_on_policy_learner(spec, config)
+        self.learner = learner_for(make_agent, config, spec, extras)
+        self.extras = tuple(self.extra_specs)
         self.num_steps = config.num_steps
         self.chunk_steps = config.iterations_per_chunk * config.num_steps
         self.steps_per_chunk = self.chunk_steps * num_envs
@@ -323,20 +342,36 @@ class _OnPolicy:
         action, log_prob, value = self.learner.act(cfg, agent, state.learner, act_key)
         return state.replace(key=key, action=action, log_prob=log_prob, value=value)
 
+    def _resample(self, key, z, z_steps, done):
+        """``(z, z_steps)`` after a step (``z_steps + 1``: the step just taken was under z); ``(None, None)``
+        without a prior."""
+        if self.prior is None:
+            return None, None
+        return conditioning.resample(
+            self.prior, jax.random.fold_in(key, 1), z, z_steps + 1, done, self.resample_every
+        )[:2]
+
     def init(self, cfg, key, obs) -> HostOnPolicyState:
         agent = self.make_agent(cfg, self.spec)
         key, agent_key, _ = jax.random.split(key, 3)
-        learner = self.learner.start(cfg, agent, key, agent_key, obs, ())
+        z = z_steps = None
+        if self.prior is not None:
+            z0 = jnp.zeros((self.n, self.prior.size), jnp.float32)
+            z, z_steps = self._resample(key, z0, jnp.zeros((self.n,), jnp.int32), jnp.ones((self.n,), bool))
+        learner = self.learner.start(cfg, agent, key, agent_key, _condition(obs, z), ())
         example = jax.eval_shape(lambda: self.learner.act(cfg, agent, learner, key))
         zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), example)
-        return self._sample(cfg, HostOnPolicyState(learner, key, *zeros))
+        return self._sample(cfg, HostOnPolicyState(learner, key, *zeros, z, z_steps))
 
-    def step(self, cfg, state: HostOnPolicyState, traj, t, env_out, *, learn: bool):
+    def step(self, cfg, state: HostOnPolicyState, traj, t, env_out, info, *, learn: bool):
         next_obs, reward, terminated, truncated, final_obs = env_out
+        z, z_steps = self._resample(state.key, state.z, state.z_steps, jnp.logical_or(terminated, truncated))
+        extras = {n: (state.z if n == "z" and self.prior is not None else info[n]) for n in self.extras}
         learner, transition = self.learner.record(
             cfg, state.learner, state.key, state.action, state.log_prob, state.value,
-            next_obs, reward, terminated, truncated, final_obs, (),
+            _condition(next_obs, z), reward, terminated, truncated, _condition(final_obs, state.z), (), extras,
         )  # fmt: skip
+        state = state.replace(z=z, z_steps=z_steps)
         traj = jax.tree.map(
             lambda buf, x: jax.lax.dynamic_update_index_in_dim(buf, x, t, 0), traj, transition
         )
@@ -352,12 +387,16 @@ class _OnPolicy:
                 cfg, state.learner, state.key, state.action, state.log_prob, state.value,
                 state.learner.obs, jnp.zeros((self.n,) + self.spec.reward_shape),
                 jnp.zeros(self.n, bool), jnp.zeros(self.n, bool), state.learner.obs, (),
+                {n: jnp.zeros((self.n,) + s.shape, s.dtype) for n, s in self.extra_specs.items()},
             )[1]
         )  # fmt: skip
         return jax.tree.map(lambda s: jnp.zeros((self.num_steps,) + s.shape, s.dtype), shapes)
 
     def restart(self, cfg, state: HostOnPolicyState, obs) -> HostOnPolicyState:
-        return self._sample(cfg, state.replace(learner=self.learner.restart(cfg, state.learner, obs)))
+        """Fresh episodes after a resume without the env's state (and fresh z's, as at any reset)."""
+        z, z_steps = self._resample(state.key, state.z, state.z_steps, jnp.ones((self.n,), bool))
+        learner = self.learner.restart(cfg, state.learner, _condition(obs, z))
+        return self._sample(cfg, state.replace(learner=learner, z=z, z_steps=z_steps))
 
     def policy(self, cfg, state: HostOnPolicyState, obs, key):
         agent = self.make_agent(cfg, self.spec)
@@ -398,8 +437,9 @@ def train_host(
     any other agent off-policy. Arguments as ``rlkit.training.train``; the result's state has a leading runs
     axis (``result.state.agent_state``, and ``obs_stats`` for on-policy learners).
 
-    Composition (off-policy learners; as ``rlkit.off_policy.make_off_policy_trainer``): ``data`` the data source,
-    ``extras`` the ``info`` entries stored with each transition (``"z"``: the conditioning latent), ``prior`` a
+    Composition (as ``rlkit.off_policy.make_off_policy_trainer`` and ``rlkit.on_policy.make_on_policy_trainer``):
+    ``data`` the data source (off-policy learners), ``extras`` the ``info`` entries stored with each transition
+    (``"z"``: the conditioning latent; on-policy, for the agent's learned reward terms), ``prior`` a
     ``rlkit.conditioning.Prior`` drawn per episode (and every ``resample_every`` steps when > 0), shown to the
     agent as ``concat(obs, z)`` in training and in evaluation alike."""
     if total_steps < 1:
@@ -419,14 +459,19 @@ def train_host(
         agent_spec = spec if prior is None else conditioning.conditioned_spec(spec, prior)
         on_policy = isinstance(make_agent(first, agent_spec), OnPolicyAgent)
         if on_policy:
-            if data is not None or extras or prior is not None:
+            if data is not None:
                 raise ConfigError(
-                    "the host loop's on-policy learner takes no data source, transition extras or conditioning "
-                    "yet; use an off-policy learner (SAC, TD3) for those"
+                    "an on-policy learner trains on its own rollouts and takes no data source; data sources "
+                    "(demonstrations, mixtures) are for off-policy learners (SAC, TD3)"
                 )
-            pieces = _OnPolicy(make_agent, first, spec, num_envs)
+        info_names = [n for n in extras if n != "z" or prior is None]
+        if on_policy:
+            pieces = _OnPolicy(
+                make_agent, first, spec, num_envs, extras=extras,
+                info_shapes=_info_shapes(make_env, spec) if info_names else None, prior=prior,
+                resample_every=resample_every,
+            )  # fmt: skip
         else:
-            info_names = [n for n in extras if n != "z" or prior is None]
             pieces = _OffPolicy(
                 make_agent, first, spec, num_envs, data=data, extras=extras,
                 info_shapes=_info_shapes(make_env, spec) if info_names else None, prior=prior,
@@ -441,8 +486,8 @@ def train_host(
         if on_policy:
             step = {
                 learn: jax.jit(
-                    vm(lambda c, s, tr, t, o, learn=learn: pieces.step(c, s, tr, t, o, learn=learn),
-                       in_axes=(0, 0, 0, None, 0)),
+                    vm(lambda c, s, tr, t, o, i, learn=learn: pieces.step(c, s, tr, t, o, i, learn=learn),
+                       in_axes=(0, 0, 0, None, 0, 0)),
                     donate_argnums=(1, 2),
                 )
                 for learn in (False, True)
@@ -510,12 +555,14 @@ def train_host(
                     for x in (next_obs, reward, terminated, truncated, info["final_obs"])
                 )
                 env_steps += num_envs
+                extra_info = {n: _split_runs(info[n], num_runs) for n in pieces.extras if n in info}
                 if on_policy:
                     learn = (t + 1) % pieces.num_steps == 0
-                    state, traj, m = step[learn](config, state, traj, t % pieces.num_steps, env_out)
+                    state, traj, m = step[learn](
+                        config, state, traj, t % pieces.num_steps, env_out, extra_info
+                    )
                 else:
                     learn = env_steps >= pieces.learning_starts
-                    extra_info = {n: _split_runs(info[n], num_runs) for n in pieces.extras if n in info}
                     state, m = step[learn](config, state, env_out, extra_info)
                 if learn:
                     updates.append(m)

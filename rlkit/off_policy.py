@@ -44,7 +44,7 @@ from rlkit.buffers import make_replay_buffer
 from rlkit.configs import ConfigError, param
 from rlkit.evaluation import evaluate_policy
 from rlkit.networks import QEnsemble
-from rlkit.rollout import episode_metrics, finish_episode_metrics, wrap_for_rollout
+from rlkit.rollout import episode_metrics, finish_episode_metrics, rollout_extras, wrap_for_rollout
 from rlkit.training import Trainer
 
 
@@ -241,17 +241,6 @@ def example_transition(spec: EnvSpec, extras: dict[str, Any] | None = None) -> d
     return out
 
 
-def info_extras(names: Sequence[str], info_shapes: dict[str, Any], env_id: str) -> dict[str, Any]:
-    """``{name: ShapeDtypeStruct}`` of the ``info`` entries stored as transition extras (one env's shapes), or one
-    line naming the missing entry and the ones the env has."""
-    missing = [n for n in names if n not in info_shapes]
-    if missing:
-        raise ConfigError(
-            f"transition extras {missing} are not in the info of {env_id}; it has {sorted(info_shapes)}"
-        )
-    return {n: jax.ShapeDtypeStruct(info_shapes[n].shape, info_shapes[n].dtype) for n in names}
-
-
 def make_off_policy_trainer(
     name: str,
     env: Environment,
@@ -273,13 +262,7 @@ def make_off_policy_trainer(
     env = wrap_for_rollout(env)
     spec = env.spec
     params = env.default_params if params is None else params
-    extra_specs = {}
-    if extras:
-        key0 = jax.random.key(0)
-        info_shapes = jax.eval_shape(
-            lambda: env.step(key0, env.reset(key0, params)[1], spec.action_space.sample(key0), params)
-        )[-1]
-        extra_specs = info_extras(extras, info_shapes, spec.id)
+    extra_specs = rollout_extras(env, params, extras)
     buffer = make_replay_buffer(
         example_transition(spec, extra_specs), capacity=config.buffer_size, num_envs=num_envs
     )

@@ -11,10 +11,15 @@ PureJaxRL ``ppo.py``, read top to bottom:
 3. UPDATE NETWORK: ``update_epochs`` passes over a fresh permutation of the batch in ``num_minibatches``
    minibatches, each one call of the agent's ``update``.
 
-Rewards: a vector of K named terms is kept per term when ``config.multi_critic`` (one value per term, K GAEs),
-otherwise summed with ``reward_weights`` first (one value). Optional normalizers, kept in the learner state and
-updated from the rollouts (CleanRL's Gymnasium wrappers): observations by running mean / std (clipped to ±10),
-rewards by the running std of the discounted return, per term (clipped to ±10).
+Rewards: the trajectory keeps the env's raw reward terms; ``learn`` turns them into value-term rewards before
+GAE. Learned reward terms first (an agent with a ``label``, built by ``rlkit.rewards.with_reward_terms``): the
+terms are updated on the whole rollout and relabel it with their *updated* parameters, stacked after the env's
+terms (the agent's ``reward_names``). Then a vector of K named terms is kept per term when
+``config.multi_critic`` (one value per term, K GAEs), otherwise summed with ``reward_weights`` (one value).
+Optional normalizers, kept in the learner state (CleanRL's Gymnasium wrappers): observations by running mean /
+std (clipped to ±10), updated step by step in the rollout, and rewards by the running std of the discounted
+return, per term (clipped to ±10) — the same recurrence as CleanRL's per-step wrapper, run over the rollout at
+learn time so that learned terms are normalized like the env's.
 
 The learner supplies ``make_agent(config, spec) -> OnPolicyAgent``, called *inside* the traced functions so
 sweepable config fields may be traced values (one compiled program for a whole sweep).
@@ -28,7 +33,7 @@ the losses (``agents/ppo.py``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,10 +48,12 @@ from rlkit import running_stats
 from rlkit.agent import Agent
 from rlkit.configs import ConfigError
 from rlkit.evaluation import evaluate_policy
-from rlkit.rollout import episode_metrics, finish_episode_metrics, wrap_for_rollout
+from rlkit.rollout import episode_metrics, finish_episode_metrics, rollout_extras, wrap_for_rollout
 from rlkit.training import Trainer
 
 NORMALIZE_CLIP = 10.0  # CleanRL: TransformObservation / TransformReward clip to ±10 after normalizing
+#: trajectory fields the learned reward terms do not see as such (normalized copies and learner-side outputs)
+_TRAJECTORY_ONLY = ("obs", "final_obs", "raw_obs", "raw_final_obs", "log_prob", "value", "done")
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,13 @@ class OnPolicyAgent(Agent):
     sample: Callable[..., tuple[jax.Array, jax.Array, jax.Array]] = None
     #: ``(state, obs) -> value [K]``
     value: Callable[..., jax.Array] = None
+    #: optional ``(state, batch, key) -> (state, reward [B, R], metrics)``: learned reward terms label the rollout
+    #: before GAE (``rlkit.rewards``). ``batch`` is the flattened trajectory (B = num_envs · num_steps) with the
+    #: *raw* ``obs`` and ``next_obs`` (the true next state), ``action``, the env's ``reward [B, R_env]``,
+    #: ``terminated``, ``truncated`` and the transition extras.
+    label: Callable[..., tuple[Any, jax.Array, dict]] | None = None
+    #: the R reward terms ``label`` returns, in order (None: the env's own)
+    reward_names: tuple[str, ...] | None = None
 
 
 @struct.dataclass
@@ -72,6 +86,9 @@ class OnPolicyState:
     return_stats: running_stats.RunningMeanStd  # [K]: of the discounted return, per value term
     discounted_return: jax.Array  # [num_envs, K]: CleanRL NormalizeReward's ``returns``
     env_steps: jax.Array  # int32[]: env steps so far (all envs of the run)
+    raw_obs: Any = (
+        None  # [num_envs, *obs]: the raw ``obs`` (kept only for an agent with learned reward terms)
+    )
 
 
 def value_terms(config, spec: EnvSpec) -> int:
@@ -174,23 +191,66 @@ class OnPolicyLearner:
     steps_per_iteration: int
 
 
-def make_on_policy_learner(spec: EnvSpec, config: Any) -> OnPolicyLearner:
+def make_on_policy_learner(
+    spec: EnvSpec, config: Any, *, reward_names: tuple[str, ...] | None = None, label: bool = False
+) -> OnPolicyLearner:
     """``config`` must have the static fields ``num_envs``, ``num_steps``, ``num_minibatches``, ``update_epochs``,
     ``multi_critic``, ``normalize_obs``, ``normalize_reward`` and the sweepable ones ``gamma``, ``gae_lambda``,
-    ``reward_weights``. ``spec`` is the env's as the learner sees it (actions unclipped)."""
-    validate(config, spec)
+    ``reward_weights``. ``spec`` is the env's as the learner sees it (actions unclipped).
+
+    ``label``: the agent relabels its rollouts (``OnPolicyAgent.label``) into the terms ``reward_names`` (default:
+    the env's), which ``reward_weights`` and the critics then index; the trajectory then also keeps raw
+    observations and the transition extras ``record`` is given."""
+    terms_spec = spec if reward_names is None else spec.replace(reward_names=tuple(reward_names))
+    validate(config, terms_spec)
     num_envs, num_steps = config.num_envs, config.num_steps
     batch_size = num_envs * num_steps
     num_minibatches, update_epochs = config.num_minibatches, config.update_epochs
     normalize_obs, normalize_reward = config.normalize_obs, config.normalize_reward
-    k = value_terms(config, spec)
-    term_names = spec.reward_names if config.multi_critic else ("reward",)
+    k = value_terms(config, terms_spec)
+    term_names = terms_spec.reward_names if config.multi_critic else ("reward",)
     obs_shape = spec.observation_space.shape
 
     def scalarize(cfg, reward):
-        """``[N]`` or ``[N, R]`` env rewards → ``[N, K]`` value-term rewards."""
-        r = jnp.reshape(reward, (num_envs, spec.num_reward_terms))
-        return r if config.multi_critic else jnp.sum(r * reward_weights(cfg, spec), axis=-1, keepdims=True)
+        """``[..., R]`` reward terms → ``[..., K]`` value-term rewards."""
+        if config.multi_critic:
+            return reward
+        return jnp.sum(reward * reward_weights(cfg, terms_spec), axis=-1, keepdims=True)
+
+    def scale(cfg, reward, done, ret, return_stats):
+        """``[T, N, R]`` rewards → ``[T, N, K]``, normalized as CleanRL (gym 0.23) NormalizeReward does step by
+        step: by the std of the discounted return, reset at episode ends (terminated or truncated)."""
+        reward = scalarize(cfg, reward)
+        if not normalize_reward:
+            return reward, ret, return_stats
+
+        def step(carry, x):
+            ret, stats = carry
+            r, d = x
+            ret = ret * cfg.gamma + r
+            stats = running_stats.update(stats, ret)
+            r = jnp.clip(r / jnp.sqrt(stats.var + 1e-8), -NORMALIZE_CLIP, NORMALIZE_CLIP)
+            return (jnp.where(d[:, None], 0.0, ret), stats), r
+
+        (ret, return_stats), reward = jax.lax.scan(step, (ret, return_stats), (reward, done))
+        return reward, ret, return_stats
+
+    def relabel(cfg, agent: OnPolicyAgent, agent_state, traj, key):
+        """The learned terms' update and rewards on the flattened rollout → ``[T, N, R]``."""
+        batch = {
+            "obs": traj["raw_obs"],
+            "next_obs": traj["raw_final_obs"],
+            "truncated": jnp.logical_and(traj["done"], jnp.logical_not(traj["terminated"])),
+        } | {k_: v for k_, v in traj.items() if k_ not in _TRAJECTORY_ONLY}
+        batch = jax.tree.map(lambda x: x.reshape((batch_size,) + x.shape[2:]), batch)
+        agent_state, reward, metrics = agent.label(agent_state, batch, key)
+        if reward.shape != (batch_size, terms_spec.num_reward_terms):
+            raise ConfigError(
+                f"{agent.name}.label returned rewards of shape {reward.shape}; expected ({batch_size}, "
+                f"{terms_spec.num_reward_terms}): one row per rollout step, one column per term "
+                f"{list(terms_spec.reward_names)}"
+            )
+        return agent_state, reward.reshape((num_steps, num_envs, -1)), metrics
 
     def observe(stats, obs, final_obs):
         """CleanRL's NormalizeObservation: update with the new observations, then normalize them."""
@@ -211,6 +271,7 @@ def make_on_policy_learner(spec: EnvSpec, config: Any) -> OnPolicyLearner:
             return_stats=running_stats.RunningMeanStd.zeros((k,)),
             discounted_return=jnp.zeros((num_envs, k), jnp.float32),
             env_steps=jnp.zeros((), jnp.int32),
+            raw_obs=raw_obs if label else None,
         )
 
     def act(cfg, agent: OnPolicyAgent, state: OnPolicyState, act_key):
@@ -219,42 +280,61 @@ def make_on_policy_learner(spec: EnvSpec, config: Any) -> OnPolicyLearner:
         )
 
     def record(
-        cfg, state, key, action, log_prob, value, raw_obs, reward, terminated, truncated, raw_final, env_state
+        cfg,
+        state,
+        key,
+        action,
+        log_prob,
+        value,
+        raw_obs,
+        reward,
+        terminated,
+        truncated,
+        raw_final,
+        env_state,
+        extras=None,
     ):
         done = jnp.logical_or(terminated, truncated)
         obs_stats, obs, final_obs = observe(state.obs_stats, raw_obs, raw_final)
-        reward = scalarize(cfg, reward)
-        ret, return_stats = state.discounted_return, state.return_stats
-        if normalize_reward:
-            # CleanRL (gym 0.23) NormalizeReward: scale by the std of the discounted return, reset at episode
-            # ends (terminated or truncated: the next step starts a new return).
-            ret = ret * cfg.gamma + reward
-            return_stats = running_stats.update(return_stats, ret)
-            reward = jnp.clip(reward / jnp.sqrt(return_stats.var + 1e-8), -NORMALIZE_CLIP, NORMALIZE_CLIP)
-            ret = jnp.where(done[:, None], 0.0, ret)
         transition = {
             "obs": state.obs,
             "action": action,
             "log_prob": log_prob,
             "value": value,
-            "reward": reward,
+            "reward": jnp.reshape(reward, (num_envs, spec.num_reward_terms)).astype(jnp.float32),  # raw terms
             "final_obs": final_obs,
             "terminated": terminated,
             "done": done,
         }
-        new = OnPolicyState(
-            key, obs, env_state, state.agent_state, obs_stats, return_stats, ret, state.env_steps + num_envs
+        if label:  # what the learned terms see: raw observations and the extras
+            transition |= {"raw_obs": state.raw_obs, "raw_final_obs": raw_final} | (extras or {})
+        new = state.replace(
+            key=key,
+            obs=obs,
+            env_state=env_state,
+            obs_stats=obs_stats,
+            env_steps=state.env_steps + num_envs,
+            raw_obs=raw_obs if label else None,
         )
         return new, transition
 
     def learn(cfg, agent: OnPolicyAgent, state: OnPolicyState, traj):
+        key, epochs_key = jax.random.split(state.key)
+        agent_state, metrics = state.agent_state, {}
+        reward = traj["reward"]
+        if label:  # LABEL: the learned reward terms, updated on this rollout, then their rewards
+            key, label_key = jax.random.split(key)
+            agent_state, reward, metrics = relabel(cfg, agent, agent_state, traj, label_key)
+        reward, ret, return_stats = scale(
+            cfg, reward, traj["done"], state.discounted_return, state.return_stats
+        )
         # CALCULATE ADVANTAGE: V(s'_t) for every step in one batched call (equal to the next step's value
         # where the episode goes on, V(final_obs) where it ended)
         next_values = jax.vmap(jax.vmap(agent.value, in_axes=(None, 0)), in_axes=(None, 0))(
-            state.agent_state, traj["final_obs"]
+            agent_state, traj["final_obs"]
         )
         advantages, returns = gae(
-            traj["reward"],
+            reward,
             traj["value"],
             next_values,
             traj["terminated"],
@@ -277,18 +357,20 @@ def make_on_policy_learner(spec: EnvSpec, config: Any) -> OnPolicyLearner:
                 (minibatches, jax.random.split(update_key, num_minibatches)),
             )
 
-        key, epochs_key = jax.random.split(state.key)
-        agent_state, metrics = jax.lax.scan(
-            epoch, state.agent_state, jax.random.split(epochs_key, update_epochs)
+        agent_state, update_metrics = jax.lax.scan(
+            epoch, agent_state, jax.random.split(epochs_key, update_epochs)
         )
         # over epochs × minibatches (PureJaxRL; CleanRL logs the last)
-        metrics = jax.tree.map(jnp.mean, metrics)
+        metrics = jax.tree.map(jnp.mean, update_metrics) | metrics
         ev = explained_variance(batch["value"], batch["return"])
         metrics["explained_variance"] = jnp.mean(ev)
         if k > 1:
             for i, term in enumerate(term_names):
                 metrics[f"explained_variance/{term}"] = ev[i]
-        return state.replace(key=key, agent_state=agent_state), metrics
+        new = state.replace(
+            key=key, agent_state=agent_state, discounted_return=ret, return_stats=return_stats
+        )
+        return new, metrics
 
     def policy(cfg, agent: OnPolicyAgent, state: OnPolicyState, raw_obs, key, mode):
         obs = (
@@ -301,10 +383,26 @@ def make_on_policy_learner(spec: EnvSpec, config: Any) -> OnPolicyLearner:
     def restart(cfg, state: OnPolicyState, raw_obs) -> OnPolicyState:
         obs_stats, obs, _ = observe(state.obs_stats, raw_obs, raw_obs)
         return state.replace(
-            obs=obs, obs_stats=obs_stats, discounted_return=jnp.zeros_like(state.discounted_return)
+            obs=obs,
+            obs_stats=obs_stats,
+            discounted_return=jnp.zeros_like(state.discounted_return),
+            raw_obs=raw_obs if label else None,
         )
 
     return OnPolicyLearner(start, act, record, learn, policy, restart, batch_size)
+
+
+def learner_for(make_agent, config, spec: EnvSpec, extras: Sequence[str]) -> OnPolicyLearner:
+    """The learner for the agent ``make_agent(config, spec)`` builds: its reward terms, relabelling or not."""
+    agent = make_agent(config, spec)
+    if extras and agent.label is None:
+        raise ConfigError(
+            f"transition extras {list(extras)} are stored for learned reward terms, and {agent.name} has none "
+            "(build it with rlkit.rewards.with_reward_terms)"
+        )
+    return make_on_policy_learner(
+        spec, config, reward_names=agent.reward_names, label=agent.label is not None
+    )
 
 
 def make_on_policy_trainer(
@@ -314,16 +412,19 @@ def make_on_policy_trainer(
     config: Any,
     *,
     params=None,
+    extras: Sequence[str] = (),
 ) -> Trainer:
     """The on-device chunk over ``make_on_policy_learner``'s pieces; ``config`` also needs the static
-    ``iterations_per_chunk``."""
+    ``iterations_per_chunk``. ``extras``: ``info`` entries stored with every step for the agent's learned reward
+    terms (the conditioning ``z``, ``info["xy"]``)."""
     spec = env.spec
-    learner = make_on_policy_learner(spec, config)
+    learner = learner_for(make_agent, config, spec, extras)
     space = spec.action_space
     clip = isinstance(space, Box) and space.bounded
     eval_env = ClipAction(env) if clip else env
     env = wrap_for_rollout(eval_env)
     params = env.default_params if params is None else params
+    extras = tuple(rollout_extras(env, params, extras))
     num_envs, num_steps = config.num_envs, config.num_steps
 
     def init(cfg, key) -> OnPolicyState:
@@ -351,6 +452,7 @@ def make_on_policy_trainer(
             truncated,
             info["final_obs"],
             env_state,
+            {name: info[name] for name in extras},
         )
         return state, (transition, episode_metrics(info["episode_done"], info, spec.reward_names))
 

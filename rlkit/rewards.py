@@ -1,4 +1,4 @@
-"""Learned reward terms and the one combinator that puts them in front of any off-policy learner.
+"""Learned reward terms and the one combinator that puts them in front of any learner (SAC, TD3, PPO).
 
 A reward term is a pure function with its own parameters and update (DIAYN's skill discriminator, METRA's φ,
 GAIL / AIRL discriminators, optimal-transport rewards)::
@@ -21,8 +21,16 @@ GAIL / AIRL discriminators, optimal-transport rewards)::
 With no terms and the env's reward kept, the agent *is* the base agent: the same state structure, and the same
 update bit for bit (the key is passed through unsplit; tested). ``act`` is the base agent's.
 
+On-policy learners (an ``rlkit.on_policy.OnPolicyAgent``, e.g. PPO) are wrapped the same way, but the terms
+label the *rollout* before GAE rather than a sampled batch: the composed agent's ``label`` runs steps 1–3 on the
+whole flattened rollout (one update of every term on it, then its rewards with the updated parameters), and the
+on-policy learner scalarizes or keeps the stacked terms, normalizes them and runs GAE and the epochs of the base
+update, unchanged. The terms see raw observations (``obs``, ``next_obs``), never the normalized ones the policy
+sees. With no terms and the env's reward kept, the PPO agent relabels nothing (no ``label``): the base learner's
+program.
+
 Deliberately not here: the terms themselves (they live in their family's package, e.g. ``agents.skills``), and
-on-policy learners (PPO would label its rollout before GAE; that hook is not built yet).
+several term updates per rollout (a term that wants minibatches over the rollout does them in its ``update``).
 """
 
 from __future__ import annotations
@@ -86,12 +94,8 @@ def with_reward_terms(
         keep = env_reward(config) if callable(env_reward) else env_reward
         names = term_names(spec, [t.name for t in terms], keep)
         base = make_base(config, spec.replace(reward_names=names))
-        if isinstance(base, OnPolicyAgent):  # its rollout must be labelled before GAE: not built yet
-            raise ConfigError(
-                f"with_reward_terms wraps off-policy learners (SAC, TD3); {base.name} is on-policy, whose reward "
-                "terms would have to label the rollout before GAE, which rlkit does not do yet"
-            )
         k_env = spec.num_reward_terms
+        identity = not terms and keep  # nothing to add: exactly the base update (same key)
 
         def init(key, spec_=None) -> TermsState:
             if not terms:  # the base agent's own initial state
@@ -102,13 +106,10 @@ def with_reward_terms(
         def act(state: TermsState, obs, key, mode="explore"):
             return base.act(state.base, obs, key, mode)
 
-        def update(state: TermsState, batch, key):
-            if not terms and keep:  # nothing to add: exactly the base update (same key)
-                base_state, metrics = base.update(state.base, batch, key)
-                return TermsState(base_state, ()), metrics
-            keys = jax.random.split(key, len(terms) + 1)
+        def relabel(term_states, batch, keys):
+            """Steps 1–3 (one key per term): ``(new term states, reward [B, R], metrics)``."""
             new_terms, rewards, metrics = [], [], {}
-            for term, term_state, k in zip(terms, state.terms, keys[1:]):
+            for term, term_state, k in zip(terms, term_states, keys):
                 term_state, m = term.update(term_state, batch, k)
                 r = jax.lax.stop_gradient(term.reward(term_state, batch))  # with the updated parameters
                 batch_size = jax.tree.leaves(batch["obs"])[0].shape[0]
@@ -122,11 +123,35 @@ def with_reward_terms(
                 metrics |= {f"{term.name}/{k_}": v for k_, v in m.items()}
                 metrics[f"reward/{term.name}"] = jnp.mean(r)
             parts = [jnp.reshape(batch["reward"], (-1, k_env))] if keep else []
-            reward = jnp.concatenate(parts + [r[:, None] for r in rewards], axis=-1)
+            return tuple(new_terms), jnp.concatenate(parts + [r[:, None] for r in rewards], axis=-1), metrics
+
+        def update(state: TermsState, batch, key):
+            if identity or isinstance(base, OnPolicyAgent):  # on-policy: the rollout was labelled already
+                base_state, metrics = base.update(state.base, batch, key)
+                return TermsState(base_state, state.terms), metrics
+            keys = jax.random.split(key, len(terms) + 1)
+            new_terms, reward, metrics = relabel(state.terms, batch, keys[1:])
             reward = reward[:, 0] if reward.shape[-1] == 1 else reward
             base_state, base_metrics = base.update(state.base, dict(batch, reward=reward), keys[0])
-            return TermsState(base_state, tuple(new_terms)), base_metrics | metrics
+            return TermsState(base_state, new_terms), base_metrics | metrics
 
-        return Agent(name or base.name, config, init, act, update)
+        if not isinstance(base, OnPolicyAgent):
+            return Agent(name or base.name, config, init, act, update)
+
+        def label(state: TermsState, batch, key):
+            new_terms, reward, metrics = relabel(state.terms, batch, jax.random.split(key, len(terms)))
+            return TermsState(state.base, new_terms), reward, metrics
+
+        return OnPolicyAgent(
+            name or base.name,
+            config,
+            init,
+            act,
+            update,
+            sample=lambda state, obs, key: base.sample(state.base, obs, key),
+            value=lambda state, obs: base.value(state.base, obs),
+            label=None if identity else label,
+            reward_names=names,
+        )
 
     return make_agent

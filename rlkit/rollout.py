@@ -3,18 +3,23 @@
 ``wrap_for_rollout`` stacks ``FlagNonFinite → AutoReset → EpisodeStatistics`` on a (time-limited) env, and
 ``episode_metrics`` / ``finish_episode_metrics`` reduce a chunk's finished episodes *inside* the compiled chunk
 (sums per step, means per chunk; NaN when no episode ended), so the host sees a handful of scalars per chunk
-and never syncs inside it. Used by ``rlkit.off_policy`` and ``rlkit.on_policy``.
+and never syncs inside it. ``rollout_extras`` finds the shapes of the ``info`` entries a composition piece asks
+to store with each transition (the transition extras). Used by ``rlkit.off_policy`` and ``rlkit.on_policy``.
 
 Deliberately not here: acting, learning, logging.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 
 from envs.core import Environment
 from envs.wrappers import AutoReset, EpisodeStatistics, FlagNonFinite
+from rlkit.configs import ConfigError
 
 
 def wrap_for_rollout(env: Environment) -> Environment:
@@ -48,3 +53,25 @@ def finish_episode_metrics(sums: dict[str, jax.Array], reward_names) -> dict[str
         for i, name in enumerate(reward_names):
             out[f"episode_return/{name}"] = jnp.where(n > 0, sums["return_terms_sum"][i] / safe, jnp.nan)
     return out
+
+
+def info_extras(names: Sequence[str], info_shapes: dict[str, Any], env_id: str) -> dict[str, Any]:
+    """``{name: ShapeDtypeStruct}`` of the ``info`` entries stored as transition extras (one env's shapes), or one
+    line naming the missing entry and the ones the env has."""
+    missing = [n for n in names if n not in info_shapes]
+    if missing:
+        raise ConfigError(
+            f"transition extras {missing} are not in the info of {env_id}; it has {sorted(info_shapes)}"
+        )
+    return {n: jax.ShapeDtypeStruct(info_shapes[n].shape, info_shapes[n].dtype) for n in names}
+
+
+def rollout_extras(env: Environment, params, names: Sequence[str]) -> dict[str, Any]:
+    """``info_extras`` of ``env`` (wrapped for rollout) from the shapes of one abstract step (nothing runs)."""
+    if not names:
+        return {}
+    key = jax.random.key(0)
+    shapes = jax.eval_shape(
+        lambda: env.step(key, env.reset(key, params)[1], env.spec.action_space.sample(key), params)
+    )[-1]
+    return info_extras(names, shapes, env.spec.id)

@@ -343,15 +343,6 @@ def test_diayn_keeps_the_env_reward_as_a_first_term_for_the_multi_critic_learner
         diayn.make_trainer(config.replace(reward_weights=(1.0,)), env)
 
 
-def test_reward_terms_on_an_on_policy_learner_are_refused():
-    from agents import ppo
-
-    spec = envs.make("pendulum").spec
-    make = with_reward_terms(ppo.make_ppo, lambda c, s: [_counter_term()])
-    with pytest.raises(ConfigError, match="on-policy.*before GAE"):
-        make(ppo.PPOConfig(), spec)
-
-
 def test_the_combinator_without_terms_lowers_to_the_base_program():
     import re as re_
 

@@ -92,16 +92,28 @@ def test_ppo_learns_cartpole_through_the_host_loop():
     assert len(result.history) == 20 and "eval_return" in result.history[4]
 
 
-@pytest.mark.parametrize("learner", ["sac", "ppo"])
+@pytest.mark.parametrize("learner", ["sac", "ppo", "ppo-skills"])
 def test_killed_host_run_resumes_bit_exactly(tmp_path, learner):
-    """Pendulum's state pickles, so the env snapshot makes a resumed run identical to an uninterrupted one."""
+    """Pendulum's state pickles, so the env snapshot makes a resumed run identical to an uninterrupted one
+    (``ppo-skills``: PPO × DIAYN's discriminator term × a categorical skill resampled every 7 steps, held by the
+    host loop)."""
+    composition = {}
     if learner == "sac":
         make_agent, config = sac.make_sac, sac.SACConfig(**TINY)
     else:
         make_agent = ppo.make_ppo
         config = ppo.continuous_config(num_envs=2, num_steps=25, num_minibatches=2, iterations_per_chunk=2)
+    if learner == "ppo-skills":
+        from agents.skills import diayn
+        from rlkit.rewards import with_reward_terms
+
+        term_config = diayn.DIAYNConfig(num_skills=3, disc_hidden_sizes=(8,))
+        make_agent = with_reward_terms(
+            ppo.make_ppo, lambda c, s: [diayn.discriminator(term_config, s)], env_reward=False
+        )
+        composition = dict(prior=diayn.prior(term_config), resample_every=7, extras=("z",))
     runs = make_runs(config, seeds=2)
-    kw = dict(total_steps=400, checkpoint_every=1, eval_every=2, console=False)
+    kw = dict(total_steps=400, checkpoint_every=1, eval_every=2, console=False) | composition
     full = train_host(make_agent, runs, pendulum, log_dir=tmp_path / "full", **kw)
 
     def kill_after_two(c, _):
