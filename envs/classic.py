@@ -1,4 +1,5 @@
-"""Gymnasium's classic-control tasks as pure JAX envs: Pendulum-v1, CartPole-v1, MountainCarContinuous-v0.
+"""Gymnasium's classic-control tasks as pure JAX envs: Pendulum-v1, CartPole-v1, MountainCarContinuous-v0,
+Acrobot-v1.
 
 Same dynamics, rewards, termination rules, start distributions (in law, not in RNG stream), observation and
 action spaces, and episode lengths as Gymnasium 1.x (``gymnasium/envs/classic_control``); tests drive both from
@@ -8,12 +9,13 @@ here rather than taken from gymnax because gymnax pins ``jax < 0.12``, and these
 Every physical constant is a field of the env's params dataclass, so a sweep can vmap over it; the observation
 and action spaces are built from the *default* params (spaces are static metadata).
 
-Numerics: state is float32 (Gymnasium keeps Pendulum and CartPole in float64 and MountainCarContinuous in
-float32), and each update follows Gymnasium's order of operations, so one step agrees to float32 rounding.
+Numerics: state is float32 (Gymnasium keeps Pendulum, CartPole and Acrobot in float64 and MountainCarContinuous
+in float32), and each update follows Gymnasium's order of operations, so one step agrees to float32 rounding.
 
 Deliberately not here: Gymnasium's ``render_mode`` machinery (``render`` returns an RGB array from the state,
-drawn with ``envs.rendering``, not pixel-identical to pygame), reset ``options`` (custom start bounds), and
-CartPole's ``sutton_barto_reward`` / semi-implicit integrator options (not used by ``CartPole-v1``).
+drawn with ``envs.rendering``, not pixel-identical to pygame), reset ``options`` (custom start bounds),
+CartPole's ``sutton_barto_reward`` / semi-implicit integrator options (not used by ``CartPole-v1``), and Acrobot's
+torque noise and NIPS-paper dynamics (``torque_noise_max = 0`` and ``book_or_nips = "book"`` in ``Acrobot-v1``).
 """
 
 from __future__ import annotations
@@ -359,3 +361,155 @@ def _triangle_distance(x, y, corners):
         edge = -orientation * (ex * (y - py) - ey * (x - px)) / jnp.sqrt(ex * ex + ey * ey)
         d = edge if d is None else jnp.maximum(d, edge)
     return d
+
+
+# ================================================================================================ Acrobot-v1
+@struct.dataclass
+class AcrobotParams(EnvParams):
+    # Gymnasium's class attributes, lower-cased (LINK_LENGTH_1 -> link_length_1, ...); dt keeps its name.
+    max_episode_steps: int = 500
+    dt: float = 0.2  # seconds per step: one RK4 step over [0, dt]
+    link_length_1: float = 1.0
+    # Only drawn: neither the dynamics nor the goal height depend on it (as in Gymnasium).
+    link_length_2: float = 1.0
+    link_mass_1: float = 1.0
+    link_mass_2: float = 1.0
+    link_com_pos_1: float = 0.5  # distance of each link's centre of mass from its joint
+    link_com_pos_2: float = 0.5
+    link_moi: float = 1.0  # both links' moment of inertia
+    max_vel_1: float = 4 * math.pi
+    max_vel_2: float = 9 * math.pi
+    g: float = 9.8  # a literal in Gymnasium's `_dsdt`, not an attribute there
+
+
+@struct.dataclass
+class AcrobotState:
+    # float32[]: link 1's angle, 0 = hanging straight down, counter-clockwise positive; wrapped to [-π, π]
+    theta1: jax.Array
+    theta2: jax.Array  # float32[]: link 2's angle *relative to link 1*, wrapped to [-π, π]
+    dtheta1: jax.Array  # float32[], bounded to ±max_vel_1
+    dtheta2: jax.Array  # float32[], bounded to ±max_vel_2
+
+
+def _wrap_angle(x):
+    """Gymnasium's ``wrap(x, -π, π)``: subtract (add) 2π while x > π (x < -π), so π itself stays π.
+
+    The loop count k is computed in one go (an RK4 step can move an angle by more than 2π), and k · 2π is
+    subtracted as the two-constant sum of ``angle_normalize`` so that the float32 result stays within rounding of
+    Gymnasium's float64 one.
+    """
+    k = jnp.where(
+        x > np.pi,
+        jnp.ceil((x - np.pi) / (2 * np.pi)),
+        jnp.where(x < -np.pi, -jnp.ceil((-np.pi - x) / (2 * np.pi)), 0.0),
+    ).astype(jnp.float32)
+    return (x - k * _TWO_PI_HEAD) - k * _TWO_PI_TAIL
+
+
+class Acrobot(Environment):
+    """Swing the tip of a two-link chain, actuated at the middle joint, above a line one link above the pivot.
+
+    Actions 0 / 1 / 2 apply a torque of −1 / 0 / +1 on the joint between the links. Reward −1 per step and 0 on
+    the terminating one; terminates when −cos θ1 − cos(θ1 + θ2) > 1. The dynamics are Sutton & Barto's book
+    equations (Gymnasium's default ``book_or_nips="book"``), integrated with one classical RK4 step of ``dt``;
+    after it both angles are wrapped to [−π, π] and the velocities clipped to ±4π and ±9π.
+    """
+
+    params_cls = AcrobotParams
+
+    @property
+    def spec(self) -> EnvSpec:
+        p = self.default_params
+        high = np.array([1.0, 1.0, 1.0, 1.0, p.max_vel_1, p.max_vel_2], np.float32)
+        return EnvSpec(
+            id="acrobot",
+            observation_space=Box(-high, high),
+            action_space=Discrete(3),
+            max_episode_steps=p.max_episode_steps,
+        )
+
+    def _obs(self, s: AcrobotState):
+        return jnp.stack(
+            [jnp.cos(s.theta1), jnp.sin(s.theta1), jnp.cos(s.theta2), jnp.sin(s.theta2), s.dtheta1, s.dtheta2]
+        ).astype(jnp.float32)
+
+    def _reset(self, key, params):
+        theta1, theta2, dtheta1, dtheta2 = jax.random.uniform(key, (4,), jnp.float32, minval=-0.1, maxval=0.1)
+        state = AcrobotState(theta1, theta2, dtheta1, dtheta2)
+        return self._obs(state), state
+
+    def _dsdt(self, s, torque, p: AcrobotParams):
+        """Gymnasium's ``_dsdt`` with the book's ddθ2: the time derivative of (θ1, θ2, θ̇1, θ̇2)."""
+        m1, m2, l1, lc1, lc2 = (
+            p.link_mass_1,
+            p.link_mass_2,
+            p.link_length_1,
+            p.link_com_pos_1,
+            p.link_com_pos_2,
+        )
+        i1 = i2 = p.link_moi
+        theta1, theta2, dtheta1, dtheta2 = s
+        d1 = m1 * lc1**2 + m2 * (l1**2 + lc2**2 + 2 * l1 * lc2 * jnp.cos(theta2)) + i1 + i2
+        d2 = m2 * (lc2**2 + l1 * lc2 * jnp.cos(theta2)) + i2
+        # Gymnasium writes cos(x − π/2); sin(x) is the same function without float32's rounding of π/2 and of the
+        # difference, so it stays closer to Gymnasium's float64 value.
+        phi2 = m2 * lc2 * p.g * jnp.sin(theta1 + theta2)
+        phi1 = (
+            -m2 * l1 * lc2 * dtheta2**2 * jnp.sin(theta2)
+            - 2 * m2 * l1 * lc2 * dtheta2 * dtheta1 * jnp.sin(theta2)
+            + (m1 * lc1 + m2 * l1) * p.g * jnp.sin(theta1)
+            + phi2
+        )
+        ddtheta2 = (torque + d2 / d1 * phi1 - m2 * l1 * lc2 * dtheta1**2 * jnp.sin(theta2) - phi2) / (
+            m2 * lc2**2 + i2 - d2**2 / d1
+        )
+        ddtheta1 = -(d2 * ddtheta2 + phi1) / d1
+        return jnp.stack([dtheta1, dtheta2, ddtheta1, ddtheta2])
+
+    def _step(self, key, state, action, params):
+        p = params
+        # Gymnasium: `AVAIL_TORQUE[a]` with AVAIL_TORQUE = [-1, 0, +1], a Python list index: it does not check the
+        # action, so -3, -2, -1 select like 0, 1, 2 there and here; a larger index raises there and, as a compiled
+        # step cannot raise, selects +1 here (JAX clamps out-of-range indices). torque_noise_max is 0 in Acrobot-v1.
+        torque = jnp.asarray([-1.0, 0.0, 1.0], jnp.float32)[action]
+        # Gymnasium's `rk4(_dsdt, s, [0, dt])`: one classical Runge-Kutta step, only its final state kept (the
+        # torque rides along as a fifth state component of derivative 0, i.e. it is held constant over the step).
+        y0 = jnp.stack([state.theta1, state.theta2, state.dtheta1, state.dtheta2])
+        dt, dt2 = p.dt, p.dt / 2.0
+        k1 = self._dsdt(y0, torque, p)
+        k2 = self._dsdt(y0 + dt2 * k1, torque, p)
+        k3 = self._dsdt(y0 + dt2 * k2, torque, p)
+        k4 = self._dsdt(y0 + dt * k3, torque, p)
+        y1 = (y0 + dt / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)).astype(jnp.float32)
+        # Gymnasium's `bound(x, m, M)` is min(max(x, m), M), i.e. a clip.
+        new = AcrobotState(
+            theta1=_wrap_angle(y1[0]),
+            theta2=_wrap_angle(y1[1]),
+            dtheta1=jnp.clip(y1[2], -p.max_vel_1, p.max_vel_1).astype(jnp.float32),
+            dtheta2=jnp.clip(y1[3], -p.max_vel_2, p.max_vel_2).astype(jnp.float32),
+        )
+        # Strict, as Gymnasium: the tip exactly one link length above the pivot is not yet at the goal.
+        terminated = -jnp.cos(new.theta1) - jnp.cos(new.theta2 + new.theta1) > 1.0
+        reward = jnp.where(terminated, 0.0, -1.0).astype(jnp.float32)
+        return self._obs(new), new, reward, terminated, jnp.zeros((), bool), {}
+
+    def render(self, state, params=None):
+        # Gymnasium's 500 x 500 picture: a ±2.2 view (link lengths + 0.2), a black goal line at height 1, each link
+        # a 0.2-wide cyan bar from its joint and each joint a yellow disc of radius 0.1 drawn over the bar it starts.
+        # Link 1 points along (sin θ1, −cos θ1) from the pivot (θ1 = 0 hangs down), link 2 along θ1 + θ2.
+        p = self.default_params if params is None else params
+        c = Canvas(-2.2, 2.2, -2.2, 2.2, 500, 500)
+        px = c.pixel_size
+        img = c.blank()
+        img = c.segment(img, (-2.2, 1.0), (2.2, 1.0), px, (0.0, 0.0, 0.0))
+        joint = (0.0, 0.0)
+        for angle, length in (
+            (state.theta1, p.link_length_1),
+            (state.theta1 + state.theta2, p.link_length_2),
+        ):
+            direction = (jnp.sin(angle), -jnp.cos(angle))
+            centre = (joint[0] + direction[0] * length / 2, joint[1] + direction[1] * length / 2)
+            img = c.rectangle(img, centre, (length / 2, 0.1), _rgb(0, 204, 204), angle=angle - jnp.pi / 2)
+            img = c.circle(img, joint, 0.1, _rgb(204, 204, 0))
+            joint = (joint[0] + direction[0] * length, joint[1] + direction[1] * length)
+        return c.to_uint8(img)

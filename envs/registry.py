@@ -152,6 +152,7 @@ register(
     "envs.classic:MountainCarContinuous",
     "Gymnasium MountainCarContinuous-v0 (sparse goal, 999 steps)",
 )
+register("acrobot", "envs.classic:Acrobot", "Gymnasium Acrobot-v1 (swing-up, discrete, 500 steps)")
 register(
     "point-room", "envs.point_maze:PointMaze.room", "2-D point in an empty walled room (skill discovery)"
 )

@@ -1,24 +1,34 @@
-"""Step-for-step parity of ``envs.classic`` with Gymnasium's Pendulum-v1, CartPole-v1, MountainCarContinuous-v0.
+"""Step-for-step parity of ``envs.classic`` with Gymnasium's Pendulum-v1, CartPole-v1, MountainCarContinuous-v0
+and Acrobot-v1.
 
 Both sides start from the same state (Gymnasium's ``env.unwrapped.state`` is overwritten with ours after its
 reset) and receive the same actions: random, constant, closed-loop ones that reach the interesting branches
-(velocity clips, the left wall, the goal, termination by angle and by position, truncation), and out-of-range
-extremes that both must clip the same way. Our side is jitted and wrapped by ``envs.make`` (so ``TimeLimit``
-truncates, as Gymnasium's registration does).
+(velocity clips, the left wall, the goal, termination by angle and by position, Acrobot's angle wraps,
+truncation), and out-of-range extremes that both must clip the same way. Our side is jitted and wrapped by
+``envs.make`` (so ``TimeLimit`` truncates, as Gymnasium's registration does).
+
+Besides observations and rewards, the simulator states are compared (to the same tolerance), because an
+observation can hide a state: Acrobot observes only cos / sin of its angles, so an angle left unwrapped (or wrapped
+to the wrong range) would look right. Angles that Gymnasium wraps to [−π, π] are compared modulo 2π (a float32
+angle a rounding away from ±π may sit on the other end of the range than Gymnasium's float64 one) and must lie in
+[−π, π] (float32 π).
 
 Tolerances. Observations and rewards agree to ``atol=1e-5`` plus ``rtol=1e-6`` of Gymnasium's value: float32
 carries 24 significant bits (a relative spacing of 6e-8), so a value above ~100 in magnitude (MountainCar's goal
 reward of 100, or −0.1·a² for an out-of-range a = 1e3, i.e. −1e5) cannot be stored to 1e-5 absolute; 1e-6
 relative is about eight float32 ulps. ``terminated``, ``truncated`` and the episode length must agree exactly.
 
-Why two kinds of comparison. Gymnasium keeps Pendulum and CartPole in float64, we keep float32. Free-running
-from the same start, the two trajectories separate at the systems' own rate: the balanced pole and the pumped
-pendulum are chaotic (rounding differences of ~1e-8 double every few steps), and MountainCar's oscillation slowly
-accumulates them. Measured over 10 seeds per sequence, the first step beyond 1e-5 was ≥ 36 (Pendulum), ≥ 72
-(CartPole, balancing only: short episodes never get there) and ≥ 483 (MountainCar). So
+Why two kinds of comparison. Gymnasium keeps Pendulum, CartPole and Acrobot in float64, we keep float32.
+Free-running from the same start, the two trajectories separate at the systems' own rate: the balanced pole, the
+pumped pendulum and the double pendulum are chaotic (rounding differences of ~1e-8 double every few steps), and
+MountainCar's oscillation slowly accumulates them. Measured over 10 seeds per sequence, the first step beyond 1e-5
+was ≥ 36 (Pendulum), ≥ 72 (CartPole, balancing only: short episodes never get there), ≥ 483 (MountainCar), ≥ 62
+(Acrobot swinging up; ≥ 130 under random torques) and ≥ 7 (Acrobot with a light second link spinning at the
+velocity bounds). So
   * ``test_free_running_episode`` compares values only over the first ``FREE_RUN_HORIZON`` steps (below those
-    measurements) and ``terminated`` / ``truncated`` / length over the whole episode, except for the sequences
-    marked chaotic (an open-loop copy of a balanced pole falls at a step of its own), and
+    measurements; a sequence may set a shorter horizon of its own) and ``terminated`` / ``truncated`` / length over
+    the whole episode, except for the sequences marked chaotic (an open-loop copy of a balanced pole falls at a
+    step of its own), and
   * ``test_resynced_transitions`` checks every step of every sequence's full episode at the full tolerance: it
     follows Gymnasium's own trajectory, rounding its state to float32 each step and writing it into both
     simulators, so each comparison is one transition from identical inputs and no drift can accumulate.
@@ -44,9 +54,12 @@ GYM_IDS = {
     "pendulum": "Pendulum-v1",
     "cartpole": "CartPole-v1",
     "mountain-car-continuous": "MountainCarContinuous-v0",
+    "acrobot": "Acrobot-v1",
 }
 # Steps compared to 1e-5 when free-running (see the module docstring for the measured drift).
-FREE_RUN_HORIZON = {"pendulum": 25, "cartpole": 50, "mountain-car-continuous": 300}
+FREE_RUN_HORIZON = {"pendulum": 25, "cartpole": 50, "mountain-car-continuous": 300, "acrobot": 40}
+# State fields Gymnasium wraps to [-π, π]: compared modulo 2π, and ours must lie in [-π, π].
+WRAPPED_ANGLES = {"acrobot": ("theta1", "theta2")}
 
 Policy = Callable[[int, np.ndarray, np.random.Generator], object]
 
@@ -73,9 +86,13 @@ class Sequence:
     env_id: str
     name: str
     policy: Policy
-    # params set on both sides (on Gymnasium's unwrapped env as attributes of the same names)
+    # params set on both sides (on Gymnasium's unwrapped env as attributes of the same names, or of the upper-cased
+    # names where Gymnasium's are class constants: Acrobot's link_mass_1 is its LINK_MASS_1)
     overrides: dict = field(default_factory=dict)
     chaotic: bool = False  # free-running flags and length diverge within the episode (see module docstring)
+    free_run_horizon: int | None = (
+        None  # instead of FREE_RUN_HORIZON[env_id], for a faster-diverging sequence
+    )
     covers: str = ""  # the branch this sequence must reach, checked on Gymnasium's trajectory
     reaches: Callable[[Trajectory], bool] | None = None
 
@@ -84,7 +101,34 @@ def _sign(v: float, default: float) -> float:
     return float(np.sign(v)) if v != 0 else default
 
 
+def _tip_height(o: np.ndarray) -> float:
+    """Acrobot's −cos θ1 − cos(θ1 + θ2) from an observation (cos θ1, sin θ1, cos θ2, sin θ2, ...)."""
+    return float(-o[0] - (o[0] * o[2] - o[1] * o[3]))
+
+
+def _crosses_pi(tr: Trajectory) -> bool:
+    """Whether an Acrobot angle passed ±π between two observations (cos < 0 on both sides, sin changes sign)."""
+    return any(
+        a[c] < 0 and b[c] < 0 and a[c + 1] * b[c + 1] < 0
+        for a, b in zip(tr.obs, tr.obs[1:], strict=False)
+        for c in (0, 2)
+    )
+
+
 MC_LEFT = np.float32(-1.2)
+ACRO_MAX_VEL = np.float32(4 * np.pi), np.float32(9 * np.pi)
+ACRO_OVERRIDES = {
+    "dt": 0.1,
+    "link_length_1": 0.8,
+    "link_length_2": 1.2,
+    "link_mass_1": 1.3,
+    "link_mass_2": 0.7,
+    "link_com_pos_1": 0.4,
+    "link_com_pos_2": 0.6,
+    "link_moi": 0.8,
+    "max_vel_1": 3.0,
+    "max_vel_2": 7.0,
+}
 SEQUENCES = [
     # ------------------------------------------------------------------------------------ Pendulum-v1
     Sequence("pendulum", "random", lambda t, o, r: r.uniform(-2, 2, (1,)).astype(np.float32)),
@@ -175,6 +219,43 @@ SEQUENCES = [
         covers="velocity clipped at max_speed",
         reaches=lambda tr: any(abs(o[1]) == np.float32(0.06) for o in tr.obs),
     ),
+    # ------------------------------------------------------------------------------------ Acrobot-v1
+    Sequence(
+        "acrobot",
+        "random",
+        lambda t, o, r: int(r.integers(0, 3)),
+        covers="truncated at 500 steps",
+        reaches=lambda tr: tr.truncated and not tr.terminated and tr.length == 500,
+    ),
+    Sequence("acrobot", "constant-no-torque", lambda t, o, r: 1),
+    Sequence(
+        "acrobot",
+        "negative-indices",  # Gymnasium indexes its torque list with the action: -3, -2, -1 act like 0, 1, 2
+        lambda t, o, r: int(r.choice([-3, -2, -1])),
+    ),
+    Sequence(
+        "acrobot",
+        "pump-to-goal",  # torque along θ̇2 swings the tip over the line in ~60-330 steps
+        lambda t, o, r: 2 if o[5] > 0 else 0,
+        chaotic=True,
+        covers="terminated with the tip above the line (reward 0)",
+        reaches=lambda tr: tr.terminated and _tip_height(tr.obs[-1]) > 1.0,
+    ),
+    Sequence(
+        "acrobot",
+        "spin-light-link",  # a heavy first link hangs, a light second one spins: both velocity bounds, many wraps
+        lambda t, o, r: 2,
+        overrides={"link_mass_1": 2.0, "link_mass_2": 0.05, "link_moi": 0.02},
+        chaotic=True,
+        free_run_horizon=5,
+        covers="θ̇1 and θ̇2 bounded at 4π and 9π, angles wrapped past ±π",
+        reaches=lambda tr: (
+            any(abs(o[4]) == ACRO_MAX_VEL[0] for o in tr.obs)
+            and any(abs(o[5]) == ACRO_MAX_VEL[1] for o in tr.obs)
+            and _crosses_pi(tr)
+        ),
+    ),
+    Sequence("acrobot", "params-override", lambda t, o, r: int(r.integers(0, 3)), overrides=ACRO_OVERRIDES),
 ]
 SEQUENCE_IDS = [f"{s.env_id}-{s.name}" for s in SEQUENCES]
 
@@ -207,13 +288,27 @@ def _from_gym(values, like):
 def _gym_env(env_id: str, overrides: dict):
     genv = gym.make(GYM_IDS[env_id])
     for name, value in overrides.items():
-        assert hasattr(genv.unwrapped, name), f"Gymnasium's {GYM_IDS[env_id]} has no attribute {name}"
-        setattr(genv.unwrapped, name, value)
+        attr = name if hasattr(genv.unwrapped, name) else name.upper()
+        assert hasattr(genv.unwrapped, attr), f"Gymnasium's {GYM_IDS[env_id]} has no attribute {name}"
+        setattr(genv.unwrapped, attr, value)
     return genv
 
 
 def _gym_action(env_id: str, action):
-    return int(action) if env_id == "cartpole" else np.asarray(action, np.float32)
+    return int(action) if np.ndim(action) == 0 else np.asarray(action, np.float32)
+
+
+def _assert_states_close(env_id: str, ours, theirs, where: str) -> None:
+    """Our state (a state dataclass) against Gymnasium's ``env.unwrapped.state``, at the episode tolerances."""
+    ours_v, theirs_v = _to_gym(ours), np.asarray(theirs, np.float64)
+    diff = ours_v - theirs_v
+    for i, name in enumerate(_state_fields(ours)):
+        if name in WRAPPED_ANGLES.get(env_id, ()):
+            assert abs(ours_v[i]) <= np.float32(np.pi), (
+                f"{name} = {ours_v[i]} is not wrapped to [-π, π] at {where}"
+            )
+            diff[i] = (diff[i] + np.pi) % (2 * np.pi) - np.pi
+    np.testing.assert_array_less(np.abs(diff), ATOL + RTOL * np.abs(theirs_v), err_msg=f"state at {where}")
 
 
 def run_episode(seq: Sequence, seed: int, *, resync: bool) -> Trajectory:
@@ -227,7 +322,7 @@ def run_episode(seq: Sequence, seed: int, *, resync: bool) -> Trajectory:
     rng = np.random.default_rng(seed)
     step_key = jax.random.key(0)  # these envs are deterministic; the key is unused
     traj = Trajectory(obs=[np.asarray(obs)])
-    horizon = FREE_RUN_HORIZON[seq.env_id]
+    horizon = seq.free_run_horizon or FREE_RUN_HORIZON[seq.env_id]
     max_steps = int(params.max_episode_steps)
 
     for t in range(max_steps + 1):
@@ -250,6 +345,7 @@ def run_episode(seq: Sequence, seed: int, *, resync: bool) -> Trajectory:
         if resync or t < horizon:
             np.testing.assert_allclose(obs_np, gobs, rtol=RTOL, atol=ATOL, err_msg=f"obs at {where}")
             np.testing.assert_allclose(reward_f, greward, rtol=RTOL, atol=ATOL, err_msg=f"reward at {where}")
+            _assert_states_close(seq.env_id, state.env_state, genv.unwrapped.state, where)
             traj.max_obs_dev = max(traj.max_obs_dev, float(np.max(np.abs(obs_np - gobs))))
             traj.max_reward_dev = max(traj.max_reward_dev, abs(reward_f - float(greward)))
         elif seq.chaotic:
@@ -321,6 +417,7 @@ START_LAWS = {  # Gymnasium's reset(): per state dimension, uniform(low, high) (
     "pendulum": ([-np.pi, -1.0], [np.pi, 1.0]),
     "cartpole": ([-0.05] * 4, [0.05] * 4),
     "mountain-car-continuous": ([-0.6, 0.0], [-0.4, 0.0]),
+    "acrobot": ([-0.1] * 4, [0.1] * 4),
 }
 
 
@@ -352,9 +449,12 @@ def test_reset_observation_is_gymnasiums_function_of_the_state(env_id: str):
     genv = gym.make(GYM_IDS[env_id])
     genv.reset(seed=0)
     genv.unwrapped.state = _to_gym(state.env_state)
-    expected = (
-        genv.unwrapped._get_obs() if env_id == "pendulum" else np.asarray(genv.unwrapped.state, np.float32)
-    )
+    if env_id == "pendulum":
+        expected = genv.unwrapped._get_obs()
+    elif env_id == "acrobot":
+        expected = genv.unwrapped._get_ob()
+    else:
+        expected = np.asarray(genv.unwrapped.state, np.float32)
     genv.close()
     assert obs.dtype == jnp.float32
     np.testing.assert_allclose(np.asarray(obs), expected, rtol=RTOL, atol=1e-7)
@@ -394,3 +494,37 @@ def test_pendulum_angle_wrap_keeps_float64_accuracy_for_spinning_poles():
     ours = np.asarray(jax.jit(angle_normalize)(theta), np.float64)
     assert ours.dtype == np.float64 and np.all(np.abs(ours) <= np.float32(np.pi))
     np.testing.assert_allclose(ours**2, reference**2, rtol=0, atol=2e-6)
+
+
+def test_acrobot_wrap_is_gymnasiums_loop():
+    """Gymnasium wraps each angle after the RK4 step by subtracting (adding) 2π while it is above π (below −π); an
+    angle can leave [−π, π] by more than 2π in one step of a fast spin. Ours is one closed-form reduction."""
+    from gymnasium.envs.classic_control.acrobot import wrap
+
+    from envs.classic import _wrap_angle
+
+    x = np.random.default_rng(0).uniform(-25, 25, 20_000).astype(np.float32)
+    x = np.concatenate([x, np.float32([0.0, 3.0, -3.0, 3.5, -3.5, 10.0, -10.0, 20.0, -20.0])])
+    reference = np.array([wrap(float(v), -np.pi, np.pi) for v in x])
+    ours = np.asarray(jax.jit(_wrap_angle)(x), np.float64)
+    assert np.all(np.abs(ours) <= np.float32(np.pi))
+    # Away from ±π the two agree to float32 rounding; at ±π they may pick opposite ends of the range.
+    diff = (ours - reference + np.pi) % (2 * np.pi) - np.pi
+    np.testing.assert_allclose(diff, 0.0, atol=2e-6)
+    away = np.abs(np.abs(reference) - np.pi) > 1e-5
+    np.testing.assert_allclose(ours[away], reference[away], rtol=0, atol=2e-6)
+
+
+def test_acrobot_torque_is_gymnasiums_list_index():
+    """Actions index Gymnasium's [-1, 0, +1] torque list: -3..-1 act like 0..2 (Python indexing; the
+    negative-indices sequence above checks them against Gymnasium), and indices Gymnasium rejects with an
+    IndexError are clamped to the last entry here (a compiled step cannot raise)."""
+    _, reset, step = _ours("acrobot")
+    _, state = reset(jax.random.key(0))
+    key = jax.random.key(0)
+    obs = {a: np.asarray(step(key, state, jnp.int32(a))[0]) for a in (-3, -2, -1, 0, 1, 2, 3, 100)}
+    for a in (0, 1, 2):
+        np.testing.assert_array_equal(obs[a - 3], obs[a])
+    np.testing.assert_array_equal(obs[3], obs[2])
+    np.testing.assert_array_equal(obs[100], obs[2])
+    assert not np.array_equal(obs[0], obs[2])

@@ -27,6 +27,13 @@ FRESH_OBS = {
     "pendulum": lambda o: (np.abs(o[:, 2]) <= 1.0) & np.isclose(o[:, 0] ** 2 + o[:, 1] ** 2, 1.0, atol=1e-5),
     "cartpole": lambda o: np.all(np.abs(o) <= 0.05, axis=1),
     "mountain-car-continuous": lambda o: (o[:, 0] >= -0.6) & (o[:, 0] <= -0.4) & (o[:, 1] == 0.0),
+    # (cos, sin) of two angles in [-0.1, 0.1] and two velocities in [-0.1, 0.1]
+    "acrobot": lambda o: (
+        np.all(o[:, [0, 2]] >= np.float32(np.cos(0.1)) - 1e-6, axis=1)
+        & np.all(np.abs(o[:, [1, 3, 4, 5]]) <= 0.1, axis=1)
+        & np.isclose(o[:, 0] ** 2 + o[:, 1] ** 2, 1.0, atol=1e-5)
+        & np.isclose(o[:, 2] ** 2 + o[:, 3] ** 2, 1.0, atol=1e-5)
+    ),
 }
 
 
