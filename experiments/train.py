@@ -260,8 +260,8 @@ def run(args: RunArgs, config) -> dict:
         record["inputs"] = _fingerprint(inputs)
         pieces = entry.host_pieces(config, spec, **inputs)
         if entry.condition is not None:  # the same conditioning as on device and in rlkit eval
-            prior, every = entry.condition(config)
-            pieces |= {"prior": prior, "resample_every": every}
+            prior = entry.condition(config)[0]  # N from each run's config (it may be swept)
+            pieces |= {"prior": prior, "resample_every": lambda cfg: entry.condition(cfg)[1]}
         runs = make_runs(config, seeds=args.seeds, sweep=sweep)
         start = time.perf_counter()
         result = train_host(entry.make_agent, runs, make_env, **pieces, **common)

@@ -113,15 +113,15 @@ def evaluate_runs(
     episodes: int,
     seed: int | list[int] = 0,
     prior: Any = None,
-    resample_every: int = 0,
+    resample_every: int | np.ndarray = 0,
 ) -> dict[str, np.ndarray]:
     """Complete episodes of ``policy(cfg, state, obs, key) -> action`` (one env, one run) for each of
     ``num_runs`` runs (``config`` and ``states`` with a leading runs axis) on a vector env of ``num_runs × m``
     sub-envs. Each run's ``episodes`` are spread over its ``m`` envs by fixed quotas (env ``j`` contributes
     ``(episodes + j) // m``, as SB3's ``evaluate_policy``): keeping the first episodes to finish would favour
     short ones. With a conditioning ``prior`` each episode draws its z (and every ``resample_every`` steps) by the
-    training rule, and ``policy`` sees ``concat(obs, z)``. Returns ``eval_return`` and ``eval_return_std``
-    ``[num_runs]``."""
+    training rule (``resample_every``: one N, or one per run), and ``policy`` sees ``concat(obs, z)``. Returns
+    ``eval_return`` and ``eval_return_std`` ``[num_runs]``."""
     if env.num_envs % num_runs:
         raise ValueError(f"evaluation env has {env.num_envs} sub-envs, not a multiple of {num_runs} runs")
     m = env.num_envs // num_runs
@@ -137,9 +137,8 @@ def evaluate_runs(
     returns: list[list[float]] = [[] for _ in range(num_runs)]
     z = z_steps = None
     if prior is not None:
-        resample = jax.jit(
-            lambda k, z_, s_, d: conditioning.resample(prior, k, z_, s_, d, resample_every)[:2]
-        )
+        every = np.repeat(np.broadcast_to(np.asarray(resample_every, np.int32), (num_runs,)), m)
+        resample = jax.jit(lambda k, z_, s_, d: conditioning.resample(prior, k, z_, s_, d, every)[:2])
         key, k = jax.random.split(key)
         z, z_steps = resample(
             k,
@@ -196,6 +195,11 @@ def evaluate_host(
 
 
 # ================================================================================================ learners
+def _per_config(resample_every) -> Callable[[Any], Any]:
+    """``cfg -> N``: ``resample_every`` is one N for every run or a function of each run's (traced) config."""
+    return resample_every if callable(resample_every) else (lambda cfg: resample_every)
+
+
 def _condition(obs, z):
     """What a conditioned agent sees: ``concat(obs, z)`` (``obs`` itself without a prior)."""
     return obs if z is None else jnp.concatenate([obs, z], axis=-1)
@@ -222,7 +226,7 @@ class _OffPolicy:
 
     def __init__(self, make_agent, config, raw_spec, num_envs, *, data=None, extras=(), info_shapes=None,
                  prior=None, resample_every=0):  # fmt: skip
-        self.prior, self.resample_every = prior, resample_every
+        self.prior, self.resample_every = prior, _per_config(resample_every)
         spec, extra_specs = _conditioning(raw_spec, prior, extras, info_shapes)
         self.make_agent, self.spec, self.n = make_agent, spec, num_envs
         self.extras = tuple(extra_specs)
@@ -246,12 +250,12 @@ class _OffPolicy:
         actions = jnp.where(state.env_steps < self.learning_starts, random, policy)
         return state.replace(key=key, obs=obs, actions=actions)
 
-    def _resample(self, state: HostOffPolicyState, done) -> HostOffPolicyState:
+    def _resample(self, cfg, state: HostOffPolicyState, done) -> HostOffPolicyState:
         if self.prior is None:
             return state
         key, z_key = jax.random.split(state.key)
         z, steps, _ = conditioning.resample(  # z_steps + 1: the step just taken was under z
-            self.prior, z_key, state.z, state.z_steps + 1, done, self.resample_every
+            self.prior, z_key, state.z, state.z_steps + 1, done, self.resample_every(cfg)
         )
         return state.replace(key=key, z=z, z_steps=steps)
 
@@ -267,7 +271,7 @@ class _OffPolicy:
         state = HostOffPolicyState(
             key, agent.init(agent_key), self.buffer.init(), jnp.zeros((), jnp.int32), obs, actions, z, z_steps
         )
-        state = self._resample(state, jnp.ones((self.n,), bool))
+        state = self._resample(cfg, state, jnp.ones((self.n,), bool))
         return self._act(cfg, state, raw_obs)
 
     def step(self, cfg, state: HostOffPolicyState, env_out, info, *, learn: bool):
@@ -305,13 +309,13 @@ class _OffPolicy:
             )
             metrics = jax.tree.map(lambda m: m[-1], metrics)
             state = state.replace(key=key, agent_state=agent_state, buffer_state=buffer_state)
-        state = self._resample(state, jnp.logical_or(terminated, truncated))
+        state = self._resample(cfg, state, jnp.logical_or(terminated, truncated))
         return self._act(cfg, state, next_obs), metrics
 
     def restart(self, cfg, state: HostOffPolicyState, raw_obs) -> HostOffPolicyState:
         """Fresh episodes after a resume without the env's state: cut the buffer's episodes, act anew."""
         state = state.replace(buffer_state=self.buffer.end_episodes(state.buffer_state))
-        return self._act(cfg, self._resample(state, jnp.ones((self.n,), bool)), raw_obs)
+        return self._act(cfg, self._resample(cfg, state, jnp.ones((self.n,), bool)), raw_obs)
 
     def policy(self, cfg, state: HostOffPolicyState, obs, key):
         return self.make_agent(cfg, self.spec).act(state.agent_state, obs, key, "deterministic")
@@ -327,7 +331,7 @@ class _OnPolicy:
 
     def __init__(self, make_agent, config, raw_spec, num_envs, *, extras=(), info_shapes=None, prior=None,
                  resample_every=0):  # fmt: skip
-        self.prior, self.resample_every = prior, resample_every
+        self.prior, self.resample_every = prior, _per_config(resample_every)
         spec, self.extra_specs = _conditioning(raw_spec, prior, extras, info_shapes)
         self.make_agent, self.spec, self.n = make_agent, spec, num_envs
         self.learner = learner_for(make_agent, config, spec, extras)
@@ -342,13 +346,13 @@ class _OnPolicy:
         action, log_prob, value = self.learner.act(cfg, agent, state.learner, act_key)
         return state.replace(key=key, action=action, log_prob=log_prob, value=value)
 
-    def _resample(self, key, z, z_steps, done):
+    def _resample(self, cfg, key, z, z_steps, done):
         """``(z, z_steps)`` after a step (``z_steps + 1``: the step just taken was under z); ``(None, None)``
         without a prior."""
         if self.prior is None:
             return None, None
         return conditioning.resample(
-            self.prior, jax.random.fold_in(key, 1), z, z_steps + 1, done, self.resample_every
+            self.prior, jax.random.fold_in(key, 1), z, z_steps + 1, done, self.resample_every(cfg)
         )[:2]
 
     def init(self, cfg, key, obs) -> HostOnPolicyState:
@@ -357,7 +361,9 @@ class _OnPolicy:
         z = z_steps = None
         if self.prior is not None:
             z0 = jnp.zeros((self.n, self.prior.size), jnp.float32)
-            z, z_steps = self._resample(key, z0, jnp.zeros((self.n,), jnp.int32), jnp.ones((self.n,), bool))
+            z, z_steps = self._resample(
+                cfg, key, z0, jnp.zeros((self.n,), jnp.int32), jnp.ones((self.n,), bool)
+            )
         learner = self.learner.start(cfg, agent, key, agent_key, _condition(obs, z), ())
         example = jax.eval_shape(lambda: self.learner.act(cfg, agent, learner, key))
         zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), example)
@@ -365,7 +371,8 @@ class _OnPolicy:
 
     def step(self, cfg, state: HostOnPolicyState, traj, t, env_out, info, *, learn: bool):
         next_obs, reward, terminated, truncated, final_obs = env_out
-        z, z_steps = self._resample(state.key, state.z, state.z_steps, jnp.logical_or(terminated, truncated))
+        done = jnp.logical_or(terminated, truncated)
+        z, z_steps = self._resample(cfg, state.key, state.z, state.z_steps, done)
         extras = {n: (state.z if n == "z" and self.prior is not None else info[n]) for n in self.extras}
         learner, transition = self.learner.record(
             cfg, state.learner, state.key, state.action, state.log_prob, state.value,
@@ -394,7 +401,7 @@ class _OnPolicy:
 
     def restart(self, cfg, state: HostOnPolicyState, obs) -> HostOnPolicyState:
         """Fresh episodes after a resume without the env's state (and fresh z's, as at any reset)."""
-        z, z_steps = self._resample(state.key, state.z, state.z_steps, jnp.ones((self.n,), bool))
+        z, z_steps = self._resample(cfg, state.key, state.z, state.z_steps, jnp.ones((self.n,), bool))
         learner = self.learner.restart(cfg, state.learner, _condition(obs, z))
         return self._sample(cfg, state.replace(learner=learner, z=z, z_steps=z_steps))
 
@@ -428,7 +435,7 @@ def train_host(
     data: Callable | None = None,
     extras: tuple[str, ...] = (),
     prior: Any = None,
-    resample_every: int = 0,
+    resample_every: int | Callable[[Any], Any] = 0,
 ) -> TrainResult:
     """Train every run of ``runs`` on Gymnasium envs made by ``make_env(n)`` (a ``GymnasiumVectorEnv`` of ``n``
     sub-envs: ``len(runs) × config.num_envs`` for training, ``len(runs) × 10`` for evaluation).
@@ -440,8 +447,8 @@ def train_host(
     Composition (as ``rlkit.off_policy.make_off_policy_trainer`` and ``rlkit.on_policy.make_on_policy_trainer``):
     ``data`` the data source (off-policy learners), ``extras`` the ``info`` entries stored with each transition
     (``"z"``: the conditioning latent; on-policy, for the agent's learned reward terms), ``prior`` a
-    ``rlkit.conditioning.Prior`` drawn per episode (and every ``resample_every`` steps when > 0), shown to the
-    agent as ``concat(obs, z)`` in training and in evaluation alike."""
+    ``rlkit.conditioning.Prior`` drawn per episode (and every ``resample_every`` steps when > 0: one N, or
+    ``cfg -> N`` for a swept N), shown to the agent as ``concat(obs, z)`` in training and in evaluation alike."""
     if total_steps < 1:
         raise ValueError(f"total_steps must be >= 1, got {total_steps}")
     config, num_runs = runs.config, len(runs)
@@ -478,6 +485,10 @@ def train_host(
                 resample_every=resample_every,
             )  # fmt: skip
         seeds = [int(v["seed"]) for v in runs.values]
+        # each run's N (a swept one differs per run), for the evaluation's host-side resampling
+        eval_resample_every = np.asarray(
+            jax.vmap(lambda c: jnp.asarray(_per_config(resample_every)(c), jnp.int32))(config)
+        )
         num_chunks = -(-total_steps // pieces.steps_per_chunk)
 
         vm = lambda f, **kw: jax.vmap(f, **kw)  # noqa: E731
@@ -591,7 +602,7 @@ def train_host(
                     episodes=eval_episodes,
                     seed=env_seeds(seeds, EVAL_ENVS_PER_RUN, salt=2**31 - 1 - c),
                     prior=prior,
-                    resample_every=resample_every,
+                    resample_every=eval_resample_every,
                 )
             check_finite(env.id, c, metrics, runs.names)
             history.append(metrics)

@@ -44,7 +44,7 @@ from rlkit.buffers import make_replay_buffer
 from rlkit.configs import ConfigError, param
 from rlkit.evaluation import evaluate_policy
 from rlkit.networks import QEnsemble
-from rlkit.rollout import episode_metrics, finish_episode_metrics, rollout_extras, wrap_for_rollout
+from rlkit.rollout import episode_metrics, finish_episode_metrics, rollout_env, rollout_extras
 from rlkit.training import Trainer
 
 
@@ -243,7 +243,7 @@ def example_transition(spec: EnvSpec, extras: dict[str, Any] | None = None) -> d
 
 def make_off_policy_trainer(
     name: str,
-    env: Environment,
+    env: Environment | Callable[[Any], Environment],
     make_agent: Callable[[Any, EnvSpec], Agent],
     config: Any,
     *,
@@ -257,9 +257,14 @@ def make_off_policy_trainer(
     ``extras``: ``info`` entries stored with every transition under their own names (the conditioning ``z``,
     ``info["xy"]``, the episode's time index ``episode_length``). ``data(buffer) -> sample`` picks the data
     source: ``sample(cfg, buffer_state, key, batch_size, env_steps) -> batch`` (``rlkit.data_sources``: online
-    replay — the default —, demonstrations, a mix at a scheduled ratio, relabelled goals)."""
+    replay — the default —, demonstrations, a mix at a scheduled ratio, relabelled goals).
+
+    ``env`` may also be a function of the (traced) config, ``env(cfg) -> Environment``, built inside every traced
+    function, so that a wrapper's sweepable setting (``Conditioned``'s ``resample_every``) follows the config of
+    each run; its spec must not depend on the traced fields."""
     num_envs, chunk_steps = config.num_envs, config.chunk_steps
-    env = wrap_for_rollout(env)
+    build = rollout_env(env)
+    env = build(config)
     spec = env.spec
     params = env.default_params if params is None else params
     extra_specs = rollout_extras(env, params, extras)
@@ -271,14 +276,14 @@ def make_off_policy_trainer(
     learning_starts = config.learning_starts
 
     def init(cfg, key) -> OffPolicyState:
-        agent = make_agent(cfg, spec)
+        agent, env = make_agent(cfg, spec), build(cfg)
         key, agent_key, env_key = jax.random.split(key, 3)
         obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(env_key, num_envs), params)
         return OffPolicyState(
             key, obs, env_state, agent.init(agent_key), buffer.init(), jnp.zeros((), jnp.int32)
         )
 
-    def one_step(cfg, agent: Agent, state: OffPolicyState, _):
+    def one_step(cfg, agent: Agent, env: Environment, state: OffPolicyState, _):
         key, act_key, rand_key, step_key, update_key = jax.random.split(state.key, 5)
         policy_actions = jax.vmap(agent.act, in_axes=(None, 0, 0, None))(
             state.agent_state, state.obs, jax.random.split(act_key, num_envs), "explore"
@@ -319,9 +324,9 @@ def make_off_policy_trainer(
         return new, (episode_metrics(info["episode_done"], info, spec.reward_names), update_metrics, learning)
 
     def run_chunk(cfg, state: OffPolicyState):
-        agent = make_agent(cfg, spec)
+        agent, env = make_agent(cfg, spec), build(cfg)
         state, (sums, updates, learning) = jax.lax.scan(
-            lambda s, x: one_step(cfg, agent, s, x), state, None, length=chunk_steps
+            lambda s, x: one_step(cfg, agent, env, s, x), state, None, length=chunk_steps
         )
         metrics = finish_episode_metrics(jax.tree.map(lambda x: jnp.sum(x, axis=0), sums), spec.reward_names)
         # update metrics: means over the chunk's learning steps (NaN before learning starts); a non-finite loss
@@ -339,6 +344,6 @@ def make_off_policy_trainer(
         return state, metrics
 
     def evaluate(cfg, state: OffPolicyState, key):
-        return evaluate_policy(env, make_agent(cfg, spec), state.agent_state, key, params=params)
+        return evaluate_policy(build(cfg), make_agent(cfg, spec), state.agent_state, key, params=params)
 
     return Trainer(name, init, run_chunk, num_envs * chunk_steps, evaluate, spec=spec)

@@ -11,7 +11,7 @@ Deliberately not here: acting, learning, logging.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -24,6 +24,14 @@ from rlkit.configs import ConfigError
 
 def wrap_for_rollout(env: Environment) -> Environment:
     return EpisodeStatistics(AutoReset(FlagNonFinite(env)))
+
+
+def rollout_env(env: Environment | Callable[[Any], Environment]) -> Callable[[Any], Environment]:
+    """``cfg -> wrap_for_rollout(env)`` for an env, or for an env built from the (traced) config."""
+    if isinstance(env, Environment):
+        wrapped = wrap_for_rollout(env)
+        return lambda cfg: wrapped
+    return lambda cfg: wrap_for_rollout(env(cfg))
 
 
 def episode_metrics(done, info, reward_names) -> dict[str, jax.Array]:

@@ -264,6 +264,46 @@ def test_diayn_through_the_gymnasium_host_loop_holds_z_per_episode():
     assert np.isfinite(result.metrics["eval_return"]).all()
 
 
+def _z_runs(z, done):
+    """Lengths of the stretches of one z inside episodes (``z [T, D]``, ``done [T]`` ends an episode at t)."""
+    lengths, n = [], 1
+    for t in range(1, len(z)):
+        if done[t - 1] or not (z[t] == z[t - 1]).all():
+            lengths.append((n, bool(done[t - 1])))
+            n = 1
+        else:
+            n += 1
+    return lengths
+
+
+@pytest.mark.parametrize("loop", ["device", "host"])
+def test_a_swept_resample_every_applies_per_run_in_one_program(loop):
+    """Runs of one sweep over ``resample_every`` [0, 4]: run 0 keeps z for whole episodes, run 1 draws a new z
+    every 4 steps (a stretch ends after 4 steps, or a multiple when a redraw repeats z, unless the episode ends)."""
+    from rlkit.host_loop import train_host
+
+    config = diayn.DIAYNConfig(num_skills=8, disc_hidden_sizes=(8,), **TINY)
+    runs = make_runs(config, seeds=1, sweep={"resample_every": [0, 4]})
+    if loop == "device":
+        env = envs.make("point-room", max_episode_steps=25)
+        result = train(diayn.make_trainer(config, env), runs, total_steps=100, console=False)
+    else:
+        result = train_host(
+            diayn.make_diayn, runs, lambda n: envs.make("gymnasium:Pendulum-v1", num_envs=n), total_steps=100,
+            console=False, prior=diayn.prior(config), resample_every=lambda c: c.resample_every, extras=("z",),
+        )  # fmt: skip
+    data = jax.tree.map(np.asarray, result.state.buffer_state.data)
+    done = data["terminated"] | data["truncated"]
+    for run, every in ((0, 0), (1, 4)):
+        stretches = _z_runs(data["z"][run, :100, 0], done[run, :100, 0])
+        inside = [n for n, ended in stretches if not ended]
+        if every == 0:
+            assert inside == [], f"run {run}: z changed inside an episode"
+        else:
+            # a redraw may repeat the old skill (1 in 8), which joins two stretches
+            assert inside and min(inside) == every and all(n % every == 0 for n in inside), (run, stretches)
+
+
 # ---------------------------------------------------------------------------------------------- actor-loss terms
 @pytest.mark.parametrize("learner", ["sac", "td3"])
 def test_extra_actor_loss_terms_reach_the_actor(learner):

@@ -40,8 +40,8 @@ from rlkit.training import Trainer
 class DIAYNConfig(sac.SACConfig):
     num_skills: int = param(8, static=True, low=2)
     """K: skills of the categorical prior p(z) = 1/K"""
-    resample_every: int = param(0, static=True, low=0)
-    """0 = one skill per episode (DIAYN); N = also draw a new skill every N steps (URLB uses 50)"""
+    resample_every: int = param(0, low=0)
+    """0 = one skill per episode (DIAYN); N = also draw a new skill every N steps (URLB uses 50); sweepable"""
     disc_hidden_sizes: tuple[int, ...] = param((256, 256), static=True)
     """hidden layers of the discriminator q(z | s′)"""
     disc_input: str = param("obs", static=True, choices=("obs", "xy"))
@@ -140,5 +140,11 @@ def host_pieces(config: DIAYNConfig, spec: EnvSpec) -> dict:
 
 def make_trainer(config: DIAYNConfig, env: Environment, params=None) -> Trainer:
     validate(config, env.spec)
-    env = conditioning.Conditioned(env, prior(config), config.resample_every)
-    return make_off_policy_trainer("diayn", env, make_diayn, config, params=params, extras=extras(config))
+    skills = prior(config)  # N from each run's config: one compiled program for a sweep over it
+
+    def conditioned(cfg):
+        return conditioning.Conditioned(env, skills, cfg.resample_every)
+
+    return make_off_policy_trainer(
+        "diayn", conditioned, make_diayn, config, params=params, extras=extras(config)
+    )
