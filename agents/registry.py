@@ -5,7 +5,7 @@ Adding an algorithm: write its file (config, losses, update), then one ``registe
 
 from __future__ import annotations
 
-from agents import ppo, sac, td3
+from agents import dqn, ppo, sac, td3
 from agents.imitation import bc, sqil
 from agents.skills import diayn
 from rlkit.registry import AgentEntry, register
@@ -30,6 +30,17 @@ register(
         "TD3 (twin critics, target policy smoothing, delayed actor updates)",
         validate=td3.validate,
         host_pieces=lambda config, spec: {},
+    )
+)
+register(
+    AgentEntry(
+        "dqn",
+        dqn.DQNConfig,
+        dqn.make_dqn,
+        dqn.make_trainer,
+        "DQN (epsilon-greedy, target network, double-Q, dueling, Huber, n-step; one head per reward term)",
+        validate=dqn.validate,
+        host_pieces=dqn.host_pieces,
     )
 )
 register(

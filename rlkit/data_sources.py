@@ -4,6 +4,9 @@
 with ``sample(cfg, buffer_state, key, batch_size, env_steps) -> batch``. This module builds them:
 
 - ``online()``: uniform rows of the online replay buffer (the default; SAC, TD3);
+- ``nstep(n)``: uniform rows with n-step targets (``rlkit.buffers.nstep``): ``reward`` the discounted n-step
+  return, ``next_obs`` the bootstrap observation and ``discount`` = γ^k (1 − terminated) — a learner that
+  finds ``discount`` in its batch bootstraps with it instead of γ (1 − terminated) (DQN);
 - ``demonstrations(store, spec)``: uniform transitions of a read-only ``DemoStore``, shaped like online rows;
 - ``mixture(sources, fraction, reward_by_source=...)``: several sources in every batch at an exact share
   (``rlkit.buffers.mix``: ``round(f·B)`` rows of the first source in every (sub-)batch), the share fixed, read
@@ -38,6 +41,22 @@ def online() -> Source:
     def build(buffer) -> Sample:
         def sample(cfg, buffer_state, key, batch_size, env_steps):
             return buffer.sample(buffer_state, key, batch_size)
+
+        return sample
+
+    return build
+
+
+def nstep(n: int, gamma_field: str = "gamma") -> Source:
+    """Uniform rows with ``n``-step targets, γ read from the (sweepable) config field ``gamma_field``; ``n = 1``
+    gives the one-step target with ``discount`` = γ (1 − terminated)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError(f"n_step must be an integer >= 1, got {n!r}")
+
+    def build(buffer) -> Sample:
+        def sample(cfg, buffer_state, key, batch_size, env_steps):
+            s = buffer.sample_nstep(buffer_state, key, batch_size, n, getattr(cfg, gamma_field))
+            return dict(s.transition, reward=s.returns, next_obs=s.bootstrap_obs, discount=s.discount)
 
         return sample
 

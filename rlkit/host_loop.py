@@ -7,7 +7,7 @@ agent as on device, jitted, with its state (and replay buffer) on the device and
   Gymnasium vector env holds ``runs × num_envs`` sub-envs (run ``r`` owns copies ``r·num_envs …``), and the
   agent's ``act`` and ``update`` are vmapped over runs, so R runs cost one dispatch per env step, not R. With
   ``asynchronous=True`` the sub-envs step in worker processes (MuJoCo stepping on every core).
-- **Off-policy** (SAC, TD3): per env step one dispatch — add the transition, ``updates_per_step`` updates, then
+- **Off-policy** (SAC, TD3, DQN): per env step one dispatch — add the transition, ``updates_per_step`` updates (every ``train_frequency`` steps), then
   the next actions (``rlkit.off_policy.example_transition`` is the buffer item, as on device). Uniformly random
   actions until ``learning_starts`` env steps; until then the update is not computed at all (all runs step in
   lockstep, so the host knows the count and calls a function without it).
@@ -234,7 +234,7 @@ class _OffPolicy:
             example_transition(spec, extra_specs), capacity=config.buffer_size, num_envs=num_envs
         )
         self.sample = (data or data_sources.online())(self.buffer)
-        self.learning_starts = config.learning_starts
+        self.learning_starts, self.train_frequency = config.learning_starts, config.train_frequency
         self.steps_per_chunk = config.chunk_steps * num_envs
         self.chunk_steps = config.chunk_steps
         self.batch_size, self.updates_per_step = config.batch_size, config.updates_per_step
@@ -573,7 +573,9 @@ def train_host(
                         config, state, traj, t % pieces.num_steps, env_out, extra_info
                     )
                 else:
-                    learn = env_steps >= pieces.learning_starts
+                    # an update phase every train_frequency vector steps once learning has started
+                    period_end = (env_steps // num_envs) % pieces.train_frequency == 0
+                    learn = env_steps >= pieces.learning_starts and period_end
                     state, m = step[learn](config, state, env_out, extra_info)
                 if learn:
                     updates.append(m)

@@ -49,10 +49,35 @@ from rlkit.training import Trainer
 
 
 @struct.dataclass
-class OffPolicyConfig:
-    """Fields every off-policy learner shares: the critic structure, the multi-critic options, the loop
-    (``make_off_policy_trainer`` and ``rlkit.host_loop`` read these), γ, τ and reward weights. Learners
-    subclass it and add their own fields (and may redeclare a default, e.g. TD3's ``learning_starts``)."""
+class ReplayLoopConfig:
+    """Fields of every learner on the replay loop (``make_off_policy_trainer`` and ``rlkit.host_loop`` read
+    them), γ and reward weights. DQN subclasses it directly; actor-critic learners through ``OffPolicyConfig``."""
+
+    num_envs: int = param(1, static=True, low=1)
+    """parallel envs per run"""
+    chunk_steps: int = param(1000, static=True, low=1)
+    """vector-env steps in one compiled chunk (logs and checkpoints happen between chunks)"""
+    buffer_size: int = param(1_000_000, static=True, low=1)
+    """replay capacity in transitions"""
+    batch_size: int = param(256, static=True, low=1)
+    """transitions per gradient step"""
+    learning_starts: int = param(5000, static=True, low=0)
+    """env steps of uniformly random actions before learning (CleanRL 5e3)"""
+    updates_per_step: int = param(1, static=True, low=1)
+    """gradient steps per update phase (update-to-data ratio × num_envs × train_frequency)"""
+    train_frequency: int = param(1, static=True, low=1)
+    """vector-env steps between update phases (CleanRL DQN: 10); must divide chunk_steps"""
+    gamma: float = param(0.99, low=0.0, high=1.0)
+    """discount"""
+    reward_weights: tuple[float, ...] | None = param(None, static=True)
+    """per-term weights for vector rewards (None = all 1), in spec.reward_names order"""
+
+
+@struct.dataclass
+class OffPolicyConfig(ReplayLoopConfig):
+    """Fields every off-policy actor-critic shares (SAC, TD3): the critic structure, the multi-critic options
+    and τ, on top of the loop's. Learners subclass it and add their own fields (and may redeclare a default,
+    e.g. TD3's ``learning_starts``)."""
 
     hidden_sizes: tuple[int, ...] = param((256, 256), static=True)
     """hidden layer sizes of actor and critics"""
@@ -67,24 +92,8 @@ class OffPolicyConfig:
     term_normalization: str = param("per_term", static=True, choices=("per_term", "none"))
     """multi_critic with >= 2 terms: divide each term's Q in the actor objective by the running std of its TD
     targets ("per_term") or use raw Q-values ("none")"""
-    num_envs: int = param(1, static=True, low=1)
-    """parallel envs per run"""
-    chunk_steps: int = param(1000, static=True, low=1)
-    """vector-env steps in one compiled chunk (logs and checkpoints happen between chunks)"""
-    buffer_size: int = param(1_000_000, static=True, low=1)
-    """replay capacity in transitions"""
-    batch_size: int = param(256, static=True, low=1)
-    """transitions per gradient step"""
-    learning_starts: int = param(5000, static=True, low=0)
-    """env steps of uniformly random actions before learning (CleanRL 5e3)"""
-    updates_per_step: int = param(1, static=True, low=1)
-    """gradient steps per vector-env step (update-to-data ratio × num_envs)"""
-    gamma: float = param(0.99, low=0.0, high=1.0)
-    """discount"""
     tau: float = param(0.005, low=0.0, high=1.0)
     """Polyak factor of the target networks"""
-    reward_weights: tuple[float, ...] | None = param(None, static=True)
-    """per-term weights for vector rewards (None = all 1), in spec.reward_names order"""
     q_scale_rate: float = param(0.01, low=0.0, high=1.0, low_inclusive=False)
     """rate of the moving averages behind each term's scale (TD-MPC2's running scale uses 0.01)"""
     q_scale_floor: float = param(0.01, low=0.0, low_inclusive=False)
@@ -273,7 +282,12 @@ def make_off_policy_trainer(
     )
     sample = (data or data_sources.online())(buffer)
     batch_size, updates_per_step = config.batch_size, config.updates_per_step
-    learning_starts = config.learning_starts
+    learning_starts, train_frequency = config.learning_starts, config.train_frequency
+    if chunk_steps % train_frequency:
+        raise ConfigError(
+            f"{type(config).__name__}: chunk_steps = {chunk_steps} is not a multiple of train_frequency = "
+            f"{train_frequency} (each chunk holds whole update periods)"
+        )
 
     def init(cfg, key) -> OffPolicyState:
         agent, env = make_agent(cfg, spec), build(cfg)
@@ -283,7 +297,8 @@ def make_off_policy_trainer(
             key, obs, env_state, agent.init(agent_key), buffer.init(), jnp.zeros((), jnp.int32)
         )
 
-    def one_step(cfg, agent: Agent, env: Environment, state: OffPolicyState, _):
+    def env_step(cfg, agent: Agent, env: Environment, state: OffPolicyState, _):
+        """Act, step every env, add the transition; returns the key the update phase may use."""
         key, act_key, rand_key, step_key, update_key = jax.random.split(state.key, 5)
         policy_actions = jax.vmap(agent.act, in_axes=(None, 0, 0, None))(
             state.agent_state, state.obs, jax.random.split(act_key, num_envs), "explore"
@@ -304,6 +319,19 @@ def make_off_policy_trainer(
         } | {name: info[name] for name in extra_specs}
         buffer_state = buffer.add(state.buffer_state, transition)
         env_steps = state.env_steps + num_envs
+        new = OffPolicyState(key, obs, env_state, state.agent_state, buffer_state, env_steps)
+        return new, (episode_metrics(info["episode_done"], info, spec.reward_names), update_key)
+
+    def one_period(cfg, agent: Agent, env: Environment, state: OffPolicyState, _):
+        """``train_frequency`` env steps, then one update phase of ``updates_per_step`` gradient steps."""
+        if train_frequency == 1:
+            state, (sums, update_key) = env_step(cfg, agent, env, state, None)
+        else:
+            state, (sums, keys) = jax.lax.scan(
+                lambda s, x: env_step(cfg, agent, env, s, x), state, None, length=train_frequency
+            )
+            sums, update_key = jax.tree.map(lambda x: jnp.sum(x, axis=0), sums), keys[-1]
+        buffer_state, env_steps = state.buffer_state, state.env_steps
 
         # The buffer rides in the inner scan's carry rather than being closed over: XLA copies a large
         # loop-invariant operand into a nested while loop (measured: a 40 MB copy per env step at 1M capacity).
@@ -320,13 +348,13 @@ def make_off_policy_trainer(
         learning = env_steps >= learning_starts
         agent_state = jax.tree.map(lambda new, old: jnp.where(learning, new, old), updated, state.agent_state)
         update_metrics = jax.tree.map(lambda m: m[-1], update_metrics)
-        new = OffPolicyState(key, obs, env_state, agent_state, buffer_state, env_steps)
-        return new, (episode_metrics(info["episode_done"], info, spec.reward_names), update_metrics, learning)
+        new = state.replace(agent_state=agent_state, buffer_state=buffer_state)
+        return new, (sums, update_metrics, learning)
 
     def run_chunk(cfg, state: OffPolicyState):
         agent, env = make_agent(cfg, spec), build(cfg)
         state, (sums, updates, learning) = jax.lax.scan(
-            lambda s, x: one_step(cfg, agent, env, s, x), state, None, length=chunk_steps
+            lambda s, x: one_period(cfg, agent, env, s, x), state, None, length=chunk_steps // train_frequency
         )
         metrics = finish_episode_metrics(jax.tree.map(lambda x: jnp.sum(x, axis=0), sums), spec.reward_names)
         # update metrics: means over the chunk's learning steps (NaN before learning starts); a non-finite loss

@@ -106,7 +106,7 @@ def test_unknown_flags_and_arguments(capsys):
     assert "did you mean 'train'" in one_error_line(capsys, ["trian"])
     assert "'x'" in one_error_line(capsys, ["envs", "x"])
     assert "'x'" in one_error_line(capsys, ["agents", "x"])
-    assert "dqn" in one_error_line(capsys, ["train", "--agent", "dqn"])
+    assert "c51" in one_error_line(capsys, ["train", "--agent", "c51"])
 
 
 def test_help_works_for_every_command_even_with_other_arguments_missing(capsys):

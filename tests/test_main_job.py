@@ -101,7 +101,8 @@ def test_cli_reports_config_errors_without_traceback(capsys):
         (["train", "--seeds", "0"], "seeds must be >= 1"),
         (["train", "--q-lr", "-1"], "SACConfig.q_lr = -1.0 is out of range"),
         (["train", "--env", "cartpole"], "SAC needs a bounded continuous"),
-        (["train", "--agent", "dqn"], "agent='dqn' is not available"),
+        (["train", "--agent", "c51"], "agent='c51' is not available"),
+        (["train", "--agent", "dqn"], "DQN needs a Discrete action space; pendulum"),
         (["train", "--sweep", "hidden_sizes=1,2"], "static"),
         (["train", "--sweep", "q_lrr=1,2"], "Did you mean 'q_lr'"),
     ]:
