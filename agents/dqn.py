@@ -21,8 +21,11 @@ Vector rewards: with ``multi_critic`` the network has one Q head per named rewar
 chosen greedily on Σ_k w_k Q_k, the double-DQN a′ likewise, and each head regresses its own term's target (the
 losses summed). Without it the terms are summed with ``reward_weights`` first; with one term the two coincide.
 
-Deliberately not here: distributional heads (C51, QR), noisy nets, prioritized replay (a data source), and
-continuous actions (SAC, TD3).
+Prioritized replay and random reshuffling are the loop's ``sampling`` (``rlkit.buffers.sampling``): DQN weights
+each row's loss by the batch's importance ``weight`` when there is one, and reports each row's |TD error| (the
+mean over heads) as its new priority.
+
+Deliberately not here: distributional heads (C51, QR), noisy nets, and continuous actions (SAC, TD3).
 """
 
 from __future__ import annotations
@@ -191,6 +194,8 @@ def make_dqn(config: DQNConfig, spec: EnvSpec) -> Agent:
             ]
             td = q_taken - target
             per = optax.huber_loss(q_taken, target) if config.loss == "huber" else 0.5 * td**2
+            if "weight" in batch:  # prioritized replay's importance weights
+                per = per * batch["weight"][:, None]
             return jnp.sum(jnp.mean(per, axis=0)), (q_taken, td)
 
         (loss, (q_taken, td)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -206,6 +211,7 @@ def make_dqn(config: DQNConfig, spec: EnvSpec) -> Agent:
             "q_mean": jnp.mean(q_taken),
             "td_abs": jnp.mean(jnp.abs(td)),
             "epsilon": epsilon(count),
+            data_sources.PRIORITY: jnp.mean(jnp.abs(td), axis=-1),  # per row: the new priorities (PER)
         }
         return DQNState(params, target_params, opt, count), metrics
 

@@ -1,9 +1,13 @@
 """Data sources for the off-policy loops: what a gradient step's batch is drawn from.
 
 ``rlkit.off_policy.make_off_policy_trainer`` and ``rlkit.host_loop.train_host`` take ``data(buffer) -> sample``
-with ``sample(cfg, buffer_state, key, batch_size, env_steps) -> batch``. This module builds them:
+with ``sample(cfg, buffer_state, key, batch_size, env_steps) -> (buffer_state, batch)`` (the buffer state comes
+back because some sampling schemes keep state in it). This module builds them:
 
-- ``online()``: uniform rows of the online replay buffer (the default; SAC, TD3);
+- ``online()``: rows of the online replay buffer (the default; SAC, TD3, DQN), drawn by the buffer's ``sampling``
+  scheme (``rlkit.buffers.sampling``: uniform, RR-C, PER, RR-M; the config's ``sampling``, ``priority_alpha``,
+  ``priority_beta`` and ``priority_beta_steps``). Prioritised draws carry ``slot`` and ``weight`` (importance
+  weights) columns, and ``feedback`` hands the learner's per-row ``priority`` (its |TD errors|) back;
 - ``nstep(n)``: uniform rows with n-step targets (``rlkit.buffers.nstep``): ``reward`` the discounted n-step
   return, ``next_obs`` the bootstrap observation and ``discount`` = γ^k (1 − terminated) — a learner that
   finds ``discount`` in its batch bootstraps with it instead of γ (1 − terminated) (DQN);
@@ -16,8 +20,9 @@ with ``sample(cfg, buffer_state, key, batch_size, env_steps) -> batch``. This mo
 A batch carries no marker of its rows' source unless asked: ``mixture(..., source_field="source")`` adds an
 ``int32[B]`` column (0 = the first source).
 
-Deliberately not here: the buffers and samplers themselves (``rlkit.buffers``), and what a source's rows mean to a
-learner beyond a reward override (that is the learner's: extra loss terms).
+Deliberately not here: the buffers and samplers themselves (``rlkit.buffers``), what a source's rows mean to a
+learner beyond a reward override (that is the learner's: extra loss terms), and non-uniform sampling inside a
+mixture (refused).
 """
 
 from __future__ import annotations
@@ -31,20 +36,60 @@ from envs.core import EnvSpec
 from rlkit.buffers import DemoStore, demos, mix
 from rlkit.configs import ConfigError
 
-Sample = Callable[..., dict]  # (cfg, buffer_state, key, batch_size, env_steps) -> batch
+Sample = Callable[..., tuple]  # (cfg, buffer_state, key, batch_size, env_steps) -> (buffer_state, batch)
 Source = Callable[..., Sample]  # buffer -> sample
+PRIORITY = "priority"  # the metrics entry an update reports per-row |TD errors| under (float32[B])
+
+
+def _beta(cfg, env_steps):
+    """PER's importance-sampling exponent, annealed linearly from ``priority_beta`` to 1 over
+    ``priority_beta_steps`` env steps (0: constant)."""
+    steps = getattr(cfg, "priority_beta_steps", 0)
+    frac = jnp.clip(env_steps / jnp.maximum(steps, 1), 0.0, 1.0) * (jnp.asarray(steps) > 0)
+    return cfg.priority_beta + (1.0 - cfg.priority_beta) * frac
+
+
+def _draw(buffer, cfg, buffer_state, key, batch_size, env_steps, n=None):
+    """``(buffer_state, batch)`` of one non-uniform draw (with ``n``: n-step targets)."""
+    kw = dict(alpha=cfg.priority_alpha, beta=_beta(cfg, env_steps))
+    if n is None:
+        buffer_state, batch, slots, weights = buffer.draw(buffer_state, key, batch_size, **kw)
+    else:
+        buffer_state, s, slots, weights = buffer.draw_nstep(buffer_state, key, batch_size, n, cfg.gamma, **kw)
+        batch = dict(s.transition, reward=s.returns, next_obs=s.bootstrap_obs, discount=s.discount)
+    if buffer.prioritized:
+        batch = dict(batch, slot=slots, weight=weights)
+    return buffer_state, batch
 
 
 def online() -> Source:
-    """Uniform rows of the online replay buffer."""
+    """Rows of the online replay buffer, by its sampling scheme (uniform with replacement by default)."""
 
     def build(buffer) -> Sample:
         def sample(cfg, buffer_state, key, batch_size, env_steps):
-            return buffer.sample(buffer_state, key, batch_size)
+            if buffer.sampling == "uniform":
+                return buffer_state, buffer.sample(buffer_state, key, batch_size)
+            return _draw(buffer, cfg, buffer_state, key, batch_size, env_steps)
 
         return sample
 
     return build
+
+
+def feedback(cfg, buffer, buffer_state, batch: dict, metrics: dict, learner: str = "the learner"):
+    """``(buffer_state, metrics)`` after an update: the per-row ``priority`` the update reported (removed from the
+    metrics, which are scalars) becomes the drawn slots' priorities under prioritised sampling; a learner that
+    reports none cannot use it (one line, at trace time)."""
+    metrics = dict(metrics)
+    priority = metrics.pop(PRIORITY, None)
+    if not buffer.prioritized:
+        return buffer_state, metrics
+    if priority is None:
+        raise ConfigError(
+            f"sampling={buffer.sampling!r} needs per-row TD errors from the learner and {learner} reports none "
+            "(DQN does); use sampling='uniform' or 'rr'"
+        )
+    return buffer.update_priorities(buffer_state, batch["slot"], priority, alpha=cfg.priority_alpha), metrics
 
 
 def nstep(n: int, gamma_field: str = "gamma") -> Source:
@@ -55,8 +100,12 @@ def nstep(n: int, gamma_field: str = "gamma") -> Source:
 
     def build(buffer) -> Sample:
         def sample(cfg, buffer_state, key, batch_size, env_steps):
+            if buffer.sampling != "uniform":
+                return _draw(buffer, cfg, buffer_state, key, batch_size, env_steps, n=n)
             s = buffer.sample_nstep(buffer_state, key, batch_size, n, getattr(cfg, gamma_field))
-            return dict(s.transition, reward=s.returns, next_obs=s.bootstrap_obs, discount=s.discount)
+            return buffer_state, dict(
+                s.transition, reward=s.returns, next_obs=s.bootstrap_obs, discount=s.discount
+            )
 
         return sample
 
@@ -79,7 +128,7 @@ def demonstrations(store: DemoStore, spec: EnvSpec) -> Source:
             reward = t.get("reward")
             if reward is None or reward.shape[1:] != shape:
                 reward = jnp.zeros((batch_size, *shape), jnp.float32)
-            return {
+            return buffer_state, {
                 "obs": t["obs"],
                 "action": t["action"],
                 "reward": reward.astype(jnp.float32),
@@ -113,6 +162,11 @@ def mixture(
         raise ConfigError(f"reward_by_source has {len(reward_by_source)} entries for {len(sources)} sources")
 
     def build(buffer) -> Sample:
+        if buffer.sampling != "uniform":
+            raise ConfigError(
+                f"sampling={buffer.sampling!r} inside a mixture of sources is not supported (a mixture draws "
+                "uniformly from each source); use sampling='uniform'"
+            )
         samplers = [s(buffer) for s in sources]
 
         def sample(cfg, buffer_state, key, batch_size, env_steps):
@@ -124,7 +178,7 @@ def mixture(
                 f = fraction
             f = jnp.asarray(f, jnp.float32)
             keys = jax.random.split(key, len(samplers))
-            batches = [s(cfg, buffer_state, k, batch_size, env_steps) for s, k in zip(samplers, keys)]
+            batches = [s(cfg, buffer_state, k, batch_size, env_steps)[1] for s, k in zip(samplers, keys)]
             batch, source = mix(batches, jnp.stack([f, 1.0 - f]), env_steps, num_splits)
             if reward_by_source is not None:
                 values = jnp.asarray(reward_by_source, jnp.float32)[source]
@@ -133,7 +187,7 @@ def mixture(
                 )
             if source_field is not None:
                 batch[source_field] = source
-            return batch
+            return buffer_state, batch
 
         return sample
 

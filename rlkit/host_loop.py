@@ -52,7 +52,7 @@ from rlkit import conditioning, data_sources
 from rlkit.agent import Agent
 from rlkit.buffers import make_replay_buffer
 from rlkit.configs import ConfigError
-from rlkit.off_policy import example_transition
+from rlkit.off_policy import check_sampling, example_transition
 from rlkit.on_policy import OnPolicyAgent, OnPolicyState, learner_for
 from rlkit.rollout import info_extras
 from rlkit.sweeps import Runs
@@ -230,8 +230,12 @@ class _OffPolicy:
         spec, extra_specs = _conditioning(raw_spec, prior, extras, info_shapes)
         self.make_agent, self.spec, self.n = make_agent, spec, num_envs
         self.extras = tuple(extra_specs)
+        check_sampling(config)
         self.buffer = make_replay_buffer(
-            example_transition(spec, extra_specs), capacity=config.buffer_size, num_envs=num_envs
+            example_transition(spec, extra_specs),
+            capacity=config.buffer_size,
+            num_envs=num_envs,
+            sampling=config.sampling,
         )
         self.sample = (data or data_sources.online())(self.buffer)
         self.learning_starts, self.train_frequency = config.learning_starts, config.train_frequency
@@ -297,8 +301,11 @@ class _OffPolicy:
             def one_update(carry, k):
                 agent_state, buffer_state = carry
                 sample_key, learn_key = jax.random.split(k)
-                batch = self.sample(cfg, buffer_state, sample_key, self.batch_size, state.env_steps)
+                buffer_state, batch = self.sample(
+                    cfg, buffer_state, sample_key, self.batch_size, state.env_steps
+                )
                 agent_state, m = agent.update(agent_state, batch, learn_key)
+                buffer_state, m = data_sources.feedback(cfg, self.buffer, buffer_state, batch, m, agent.name)
                 return (agent_state, buffer_state), m
 
             key, update_key = jax.random.split(state.key)

@@ -71,6 +71,33 @@ class ReplayLoopConfig:
     """discount"""
     reward_weights: tuple[float, ...] | None = param(None, static=True)
     """per-term weights for vector rewards (None = all 1), in spec.reward_names order"""
+    sampling: str = param("uniform", static=True, choices=("uniform", "rr", "per", "rr-m"))
+    """how replay batches are drawn: with replacement ("uniform"), random reshuffling ("rr", RR-C), proportional
+    prioritized replay ("per") or RR-M ("rr-m"); per and rr-m need a learner that reports TD errors (DQN)"""
+    priority_alpha: float = param(0.6, low=0.0, high=1.0)
+    """per / rr-m: priorities are (|TD error| + 1e-6)^alpha (0 = uniform)"""
+    priority_beta: float = param(0.4, low=0.0, high=1.0)
+    """per / rr-m: importance-sampling exponent at the start (1 = full correction)"""
+    priority_beta_steps: int = param(0, low=0)
+    """per / rr-m: env steps over which beta anneals linearly to 1 (0 = constant)"""
+
+
+def check_sampling(config) -> None:
+    """Refuse priority settings that the sampling scheme would ignore (one line, before compiling)."""
+    if config.sampling in ("per", "rr-m"):
+        return
+    default = ReplayLoopConfig()
+    changed = [
+        f"{name}={getattr(config, name)!r}"
+        for name in ("priority_alpha", "priority_beta", "priority_beta_steps")
+        if not isinstance(getattr(config, name), jax.Array)
+        and getattr(config, name) != getattr(default, name)
+    ]
+    if changed:
+        raise ConfigError(
+            f"{type(config).__name__}: {', '.join(changed)} set, but sampling={config.sampling!r} draws no "
+            "priorities; set sampling='per' or 'rr-m', or leave them at their defaults"
+        )
 
 
 @struct.dataclass
@@ -265,7 +292,7 @@ def make_off_policy_trainer(
 
     ``extras``: ``info`` entries stored with every transition under their own names (the conditioning ``z``,
     ``info["xy"]``, the episode's time index ``episode_length``). ``data(buffer) -> sample`` picks the data
-    source: ``sample(cfg, buffer_state, key, batch_size, env_steps) -> batch`` (``rlkit.data_sources``: online
+    source: ``sample(cfg, buffer_state, key, batch_size, env_steps) -> (buffer_state, batch)`` (``rlkit.data_sources``: online
     replay — the default —, demonstrations, a mix at a scheduled ratio, relabelled goals).
 
     ``env`` may also be a function of the (traced) config, ``env(cfg) -> Environment``, built inside every traced
@@ -277,8 +304,12 @@ def make_off_policy_trainer(
     spec = env.spec
     params = env.default_params if params is None else params
     extra_specs = rollout_extras(env, params, extras)
+    check_sampling(config)
     buffer = make_replay_buffer(
-        example_transition(spec, extra_specs), capacity=config.buffer_size, num_envs=num_envs
+        example_transition(spec, extra_specs),
+        capacity=config.buffer_size,
+        num_envs=num_envs,
+        sampling=config.sampling,
     )
     sample = (data or data_sources.online())(buffer)
     batch_size, updates_per_step = config.batch_size, config.updates_per_step
@@ -338,15 +369,21 @@ def make_off_policy_trainer(
         def one_update(carry, k):
             agent_state, buffer_state = carry
             sample_key, learn_key = jax.random.split(k)
-            batch = sample(cfg, buffer_state, sample_key, batch_size, env_steps)
+            buffer_state, batch = sample(cfg, buffer_state, sample_key, batch_size, env_steps)
             agent_state, metrics = agent.update(agent_state, batch, learn_key)
+            buffer_state, metrics = data_sources.feedback(
+                cfg, buffer, buffer_state, batch, metrics, agent.name
+            )
             return (agent_state, buffer_state), metrics
 
+        sampler_before = buffer_state.sampler
         (updated, buffer_state), update_metrics = jax.lax.scan(
             one_update, (state.agent_state, buffer_state), jax.random.split(update_key, updates_per_step)
         )
         learning = env_steps >= learning_starts
-        agent_state = jax.tree.map(lambda new, old: jnp.where(learning, new, old), updated, state.agent_state)
+        keep = lambda new, old: jnp.where(learning, new, old)  # noqa: E731 — warm-up updates leave no trace
+        agent_state = jax.tree.map(keep, updated, state.agent_state)
+        buffer_state = buffer_state.replace(sampler=jax.tree.map(keep, buffer_state.sampler, sampler_before))
         update_metrics = jax.tree.map(lambda m: m[-1], update_metrics)
         new = state.replace(agent_state=agent_state, buffer_state=buffer_state)
         return new, (sums, update_metrics, learning)

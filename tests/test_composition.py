@@ -189,7 +189,7 @@ def test_mixed_batches_hold_exactly_the_requested_share_with_rewards_by_source(f
         reward_by_source=(1.0, 0.0),
         source_field="source",
     )(buffer)
-    batch = jax.jit(sample, static_argnums=3)(
+    _, batch = jax.jit(sample, static_argnums=3)(
         sqil.SQILConfig(demo_ratio=fraction), state, jax.random.key(0), 64, 0
     )
     demo_rows = np.asarray(batch["source"]) == 0

@@ -93,7 +93,7 @@ def test_n_step_targets_bootstrap_with_the_batch_discount():
         item = {k: v[None] for k, v in example_transition(SPEC).items()}
         item["reward"], item["terminated"] = jnp.full((1,), t + 1.0), jnp.asarray([t == 3])
         buffer_state = buffer.add(buffer_state, item)
-    sample = data_sources.nstep(3)(buffer)(config, buffer_state, jax.random.key(0), 64, 0)
+    _, sample = data_sources.nstep(3)(buffer)(config, buffer_state, jax.random.key(0), 64, 0)
     expected = {  # start row -> (3-step return, bootstrap discount)
         0: (1 + 0.9 * 2 + 0.81 * 3, 0.9**3),
         1: (2 + 0.9 * 3 + 0.81 * 4, 0.0),  # ends on the terminal step

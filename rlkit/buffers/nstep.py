@@ -51,9 +51,25 @@ def sample_nstep(
 ) -> NStepSample:
     """Uniform over written items, each with its n-step target. ``gamma``: a scalar, or one per reward term
     (shape ``reward_shape``), and may be traced (swept). ``n`` and ``batch_size`` are static."""
+    q, env = ring.sample_positions(layout, state, key, (batch_size,))
+    return nstep_at(layout, state, q, env, n, gamma, reward_field, next_obs_field)
+
+
+def nstep_at(
+    layout: ring.RingLayout,
+    state: ring.ReplayState,
+    q: jax.Array,
+    env: jax.Array,
+    n: int,
+    gamma: float | jax.Array,
+    reward_field: str = "reward",
+    next_obs_field: str = "next_obs",
+) -> NStepSample:
+    """The n-step targets of the items at logical rows ``q`` of envs ``env`` (``[B]`` each): the same target as
+    ``sample_nstep``, for positions a sampler chose (prioritised or reshuffled replay)."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    q, env = ring.sample_positions(layout, state, key, (batch_size,))
+    batch_size = q.shape[0]
     qs = q[:, None] + jnp.arange(n, dtype=jnp.int32)  # [B, n]
     in_buffer = qs < state.count
     qs = jnp.minimum(qs, state.count - 1)

@@ -49,6 +49,7 @@ class ReplayState:
     data: Any
     episode_id: jax.Array
     cursor: jax.Array
+    sampler: Any = None  # the sampling scheme's state (``rlkit.buffers.sampling``; None for uniform replay)
 
     @property
     def write_row(self) -> jax.Array:
@@ -126,8 +127,10 @@ def add(layout: RingLayout, state: ReplayState, step: Any) -> ReplayState:
     )
     episode_id = jax.lax.dynamic_update_index_in_dim(state.episode_id, state.next_episode_id, row, axis=0)
     next_episode_id = state.next_episode_id + _done(layout, step).astype(jnp.int32)
-    return ReplayState(
-        data, episode_id, _cursor((row + 1) % T, jnp.minimum(state.count + 1, T), next_episode_id)
+    return state.replace(
+        data=data,
+        episode_id=episode_id,
+        cursor=_cursor((row + 1) % T, jnp.minimum(state.count + 1, T), next_episode_id),
     )
 
 
@@ -153,7 +156,7 @@ def add_chunk(layout: RingLayout, state: ReplayState, chunk: Any) -> ReplayState
     cursor = _cursor(
         (state.write_row + L) % T, jnp.minimum(state.count + L, T), state.next_episode_id + done.sum(0)
     )
-    return ReplayState(data, episode_id, cursor)
+    return state.replace(data=data, episode_id=episode_id, cursor=cursor)
 
 
 def end_episodes(layout: RingLayout, state: ReplayState) -> ReplayState:
@@ -177,7 +180,7 @@ def end_episodes(layout: RingLayout, state: ReplayState) -> ReplayState:
 
     data = jax.tree_util.tree_map_with_path(mark, state.data)
     cursor = _cursor(state.write_row, state.count, state.next_episode_id + running.astype(jnp.int32))
-    return ReplayState(data, state.episode_id, cursor)
+    return state.replace(data=data, cursor=cursor)
 
 
 # ---- index arithmetic shared by every sampler -------------------------------------------------------------
