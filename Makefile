@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint lock bench-envs bench-buffers bench-peers bench-host bench-composition reproduce reproduce-composition multi-critic clean
+.PHONY: run test lint lock bench-envs bench-buffers bench-peers bench-host bench-composition reproduce reproduce-composition reproduce-replay multi-critic clean
 
 # constraints.txt pins every dependency to the versions the suite was last run with (regenerate it with
 # `make lock` after changing dependencies), so a fresh machine and CI install exactly what was tested.
@@ -47,6 +47,9 @@ reproduce: $(PY)
 
 reproduce-composition: $(PY)
 	$(PY) -m experiments.reproduce.composition
+
+reproduce-replay: $(PY)
+	$(PY) -m experiments.reproduce.replay_sampling
 
 bench-composition: $(PY)
 	$(PY) -m experiments.benchmarks.composition
