@@ -83,7 +83,13 @@ class ReplayLoopConfig:
 
 
 def check_sampling(config) -> None:
-    """Refuse priority settings that the sampling scheme would ignore (one line, before compiling)."""
+    """Refuse what a sampling scheme cannot do or would ignore (one line, before compiling): a buffer smaller
+    than one batch under a scheme that draws without replacement, and priority settings without priorities."""
+    if config.sampling in ("rr", "rr-m") and config.buffer_size < config.batch_size:
+        raise ConfigError(
+            f"{type(config).__name__}: sampling={config.sampling!r} draws batches without replacement, so "
+            f"buffer_size = {config.buffer_size} must be at least batch_size = {config.batch_size}"
+        )
     if config.sampling in ("per", "rr-m"):
         return
     default = ReplayLoopConfig()

@@ -127,5 +127,9 @@ def test_bad_sampling_settings_are_refused_in_one_line():
     buffer = make_replay_buffer(example_transition(SPEC), capacity=8, sampling="rr")
     with pytest.raises(ConfigError, match=r"sampling='rr' inside a mixture of sources is not supported"):
         data_sources.mixture([data_sources.online(), data_sources.online()], 0.5)(buffer)
+    with pytest.raises(
+        ConfigError, match=r"sampling='rr' draws batches without replacement, so buffer_size = 8"
+    ):
+        dqn.make_trainer(dqn.DQNConfig(**(TINY | dict(buffer_size=8)), sampling="rr"), envs.make("cartpole"))
     with pytest.raises(ValueError, match=r"unknown sampler mode 'prio'"):
         make_replay_buffer(example_transition(SPEC), capacity=8, sampling="prio")
