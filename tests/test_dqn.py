@@ -204,3 +204,24 @@ def test_bad_input_is_refused_in_one_line():
         dqn.make_trainer(dqn.DQNConfig(target_network_frequency=505), envs.make("cartpole"))
     with pytest.raises(ConfigError, match=r"n_step must be an integer >= 1, got 0"):
         data_sources.nstep(0)
+
+
+@pytest.mark.parametrize("tau", [1.0, 0.5])
+def test_the_target_network_moves_every_target_network_frequency_env_steps(tau):
+    """train_frequency 2 × num_envs 1 and target_network_frequency 6: every 3rd update moves the target, by a hard
+    copy (τ = 1) or a Polyak step (τ < 1); in between it stays."""
+    config = dqn.DQNConfig(hidden_sizes=(8,), train_frequency=2, target_network_frequency=6, tau=tau)
+    agent = dqn.make_dqn(config, SPEC)
+    state = agent.init(jax.random.key(0))
+    update = jax.jit(agent.update)
+    for i in range(1, 7):
+        before = state.target
+        state, _ = update(state, _batch(seed=i), jax.random.key(i))
+        if i % 3:
+            for a, b in zip(jax.tree.leaves(state.target), jax.tree.leaves(before), strict=True):
+                np.testing.assert_array_equal(a, b)
+        else:
+            for t, p, b in zip(
+                *(jax.tree.leaves(x) for x in (state.target, state.params, before)), strict=True
+            ):
+                np.testing.assert_allclose(t, tau * p + (1 - tau) * b, rtol=1e-6, atol=1e-7)
