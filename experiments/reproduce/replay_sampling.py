@@ -61,6 +61,34 @@ def run(agent: str, env_id: str, sampling: str, *, seeds: int, steps: int, chunk
     return curve[-1], curve.mean(axis=0), seconds
 
 
+def render(record: list[dict], seeds: int, quick: bool = False) -> str:
+    """The markdown table of measured rows (``record``: one dict per row, as written to the JSON file)."""
+    rows = [
+        [r["agent"].upper(), r["env"], r["sampling"], f"{r['steps'] // 1000}k", _ci(r["final"]), _ci(r["auc"]),
+         f"{r['seconds']:.0f}"]
+        for r in record
+    ]  # fmt: skip
+    header = (
+        f"# Replay sampling: with replacement, RR-C, PER, RR-M\n\n{datetime.date.today()} · {platform.machine()}, "
+        f"{len(jax.devices())} {jax.devices()[0].platform} device · JAX {jax.__version__} · {seeds} seeds per row"
+        + (" · QUICK (smoke budgets, not a result)" if quick else "")
+        + "\n\n| learner | env | sampling | env steps | final return, IQM [95% CI] | area under the curve, IQM "
+        "[95% CI] | wall s |\n|---|---|---|---|---|---|---|\n"
+    )
+    return header + "\n".join("| " + " | ".join(r) + " |" for r in rows) + "\n"
+
+
+def merge(pairs=("dqn-cartpole", "dqn-acrobot", "sac-pendulum")) -> str:
+    """``replay_sampling.md`` / ``.json`` from the files of ``--only`` runs (one per learner-env pair)."""
+    record = [
+        row for pair in pairs for row in json.loads((RESULTS / f"replay_sampling_{pair}.json").read_text())
+    ]
+    table = render(record, len(record[0]["final"]))
+    (RESULTS / "replay_sampling.md").write_text(table)
+    (RESULTS / "replay_sampling.json").write_text(json.dumps(record, indent=1))
+    return table
+
+
 def main(argv=None) -> str:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", type=int, default=8)
@@ -69,31 +97,34 @@ def main(argv=None) -> str:
     p.add_argument("--chunks", type=int, default=50, help="chunks per run (evaluations every --eval-every)")
     p.add_argument("--eval-every", type=int, default=5)
     p.add_argument("--quick", action="store_true", help="tiny budgets: check that every row runs")
+    p.add_argument(
+        "--only", default=None, help="one learner-env pair, e.g. dqn-cartpole (results in their own file)"
+    )
+    p.add_argument("--merge", action="store_true", help="one table from the three --only runs' files")
     a = p.parse_args(argv)
+    if a.merge:
+        table = merge()
+        print(table)
+        return table
     if a.quick:
         a.seeds, a.dqn_steps, a.sac_steps, a.chunks, a.eval_every = 2, 20_000, 2_000, 2, 1
-    rows, record = [], []
+    record = []
     plan = [("dqn", e, m, a.dqn_steps) for e in ("cartpole", "acrobot") for m in MODES]
     plan += [("sac", "pendulum", m, a.sac_steps) for m in ("uniform", "rr")]
+    if a.only is not None:
+        pairs = sorted({f"{agent}-{env_id}" for agent, env_id, _, _ in plan})
+        if a.only not in pairs:
+            p.error(f"--only {a.only!r}: choose from {pairs}")
+        plan = [row for row in plan if f"{row[0]}-{row[1]}" == a.only]
     for agent, env_id, mode, steps in plan:
         final, auc, seconds = run(agent, env_id, mode, seeds=a.seeds, steps=steps, chunks=a.chunks,
                                   eval_every=a.eval_every)  # fmt: skip
-        rows.append(
-            [agent.upper(), env_id, mode, f"{steps // 1000}k", _ci(final), _ci(auc), f"{seconds:.0f}"]
-        )
         record.append(dict(agent=agent, env=env_id, sampling=mode, steps=steps, final=final.tolist(),
                            auc=auc.tolist(), seconds=seconds))  # fmt: skip
-        print(" | ".join(rows[-1]), flush=True)
-    header = (
-        f"# Replay sampling: with replacement, RR-C, PER, RR-M\n\n{datetime.date.today()} · {platform.machine()}, "
-        f"{len(jax.devices())} {jax.devices()[0].platform} device · JAX {jax.__version__} · {a.seeds} seeds per row"
-        + (" · QUICK (smoke budgets, not a result)" if a.quick else "")
-        + "\n\n| learner | env | sampling | env steps | final return, IQM [95% CI] | area under the curve, IQM "
-        "[95% CI] | wall s |\n|---|---|---|---|---|---|---|\n"
-    )
-    table = header + "\n".join("| " + " | ".join(r) + " |" for r in rows) + "\n"
+        print(render(record[-1:], a.seeds, a.quick).splitlines()[-1], flush=True)
+    table = render(record, a.seeds, a.quick)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    name = "replay_sampling_quick" if a.quick else "replay_sampling"
+    name = "replay_sampling" + (f"_{a.only}" if a.only else "") + ("_quick" if a.quick else "")
     (RESULTS / f"{name}.md").write_text(table)
     (RESULTS / f"{name}.json").write_text(json.dumps(record, indent=1))
     print(table)
