@@ -3,6 +3,7 @@ loop, PER's draw law (chi-square), trees and IS weights, RR-M's count tracking a
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 
@@ -88,68 +89,133 @@ def test_rr_batches_straddle_epoch_boundaries():
 
 
 class ReferenceRRC:
-    """errr's ``RRCReplayBuffer.sample``: pop permutation entries one by one, keep the written ones, reshuffle
-    when empty. The permutation is taken from the sampler under test (its randomness is not the point)."""
+    """errr's ``RRCReplayBuffer.sample`` (rrc/rrc.py): a permutation of all ``n`` slots per epoch, entries
+    popped one by one, the written ones kept, a fresh permutation when it runs out."""
 
-    def __init__(self, n: int):
-        self.n, self.perm, self.ptr = n, None, n
+    def __init__(self, n: int, rng: np.random.Generator):
+        self.n, self.rng, self.perm = n, rng, []
 
-    def draw(self, batch_size: int, n_valid: int, next_perm: np.ndarray) -> list[int]:
-        out, reshuffled = [], False
+    def draw(self, batch_size: int, n_valid: int) -> list[int]:
+        out = []
         while len(out) < batch_size:
-            if self.ptr == self.n:
-                assert not reshuffled, "at most one new epoch per batch in this test"
-                self.perm, self.ptr, reshuffled = next_perm, 0, True
-            slot = int(self.perm[self.ptr])
-            self.ptr += 1
+            if not self.perm:
+                self.perm = list(self.rng.permutation(self.n))
+            slot = int(self.perm.pop())
             if slot < n_valid:
                 out.append(slot)
         return out
 
 
-def test_rr_growing_buffer_matches_reference_and_its_epoch_rules():
-    T, E, B = 16, 2, 4  # N = 32
+# A growing, filling, wrapping ring of T = 6 rows of one env, batches of 3: (rows written, draws). It covers
+# draws with fewer written slots than a batch (whole epochs inside one batch), slots written mid-epoch, the
+# ring filling mid-epoch and overwrites.
+RR_T, RR_E, RR_B = 6, 1, 3
+RR_SCHEDULE = [(1, 2), (1, 2), (1, 2), (2, 2), (1, 1), (2, 3)]
+
+
+def rr_batches_jax(reps: int, seed: int) -> np.ndarray:
+    """``[reps, draws, B]`` slots: every replication runs the schedule with its own key (one scan over its
+    events, so that one write and one draw are compiled, not the whole unrolled schedule)."""
+    s = sampler("rr", RR_T, RR_E)
+    events, row, count = [], 0, 0  # (row written or -1, count after, draws?)
+    for rows, draws in RR_SCHEDULE:
+        for _ in range(rows):
+            row, count = (row + 1) % RR_T, min(count + 1, RR_T)
+            events.append(((row - 1) % RR_T, count, False))
+        events += [(-1, count, True)] * draws
+    rows_, counts, is_draw = (jnp.asarray(x) for x in zip(*events))
+
+    def one(key):
+        def step(st, x):
+            row, count, is_draw, k = x
+            added = s.on_add(st, jnp.maximum(row, 0)[None], count)
+            st = jax.tree.map(lambda a, b: jnp.where(row >= 0, a, b), added, st)
+            drawn, slots, _ = s.draw(st, k, RR_B, count)
+            return jax.tree.map(lambda a, b: jnp.where(is_draw, a, b), drawn, st), slots
+
+        keys = jax.random.split(key, len(events))
+        return jax.lax.scan(step, s.init(), (rows_, counts, is_draw, keys))[1]
+
+    out = jax.jit(jax.vmap(one))(jax.random.split(jax.random.key(seed), reps))
+    return np.asarray(out)[:, np.asarray(is_draw)]
+
+
+def rr_batches_reference(reps: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(reps):
+        ref, count, batches = ReferenceRRC(RR_T * RR_E, rng), 0, []
+        for rows, draws in RR_SCHEDULE:
+            count = min(count + rows, RR_T)
+            batches += [ref.draw(RR_B, count * RR_E) for _ in range(draws)]
+        out.append(batches)
+    return np.asarray(out)
+
+
+def two_sample_p(a: list, b: list) -> float:
+    """Chi-square test that two samples of hashable outcomes share one law (outcomes seen < 20 times pooled)."""
+    ca, cb = collections.Counter(a), collections.Counter(b)
+    keys = [k for k in set(ca) | set(cb) if ca[k] + cb[k] >= 20]
+    table = [[ca[k] for k in keys], [cb[k] for k in keys]]
+    table[0].append(len(a) - sum(table[0]))
+    table[1].append(len(b) - sum(table[1]))
+    if table[0][-1] + table[1][-1] == 0:
+        table = [row[:-1] for row in table]
+    return stats.chi2_contingency(table).pvalue
+
+
+def test_rr_growing_ring_has_the_reference_pop_loops_law():
+    """RR-C draws the batches the reference's pop loop draws, in law: each batch, and each pair of
+    consecutive batches (which carries the within-epoch without-replacement dependence), as sets."""
+    reps = 20_000
+    mine, ref = rr_batches_jax(reps, 0), rr_batches_reference(reps, 0)
+    assert mine.shape == ref.shape
+    sets_mine = [[tuple(sorted(b)) for b in mine[:, d]] for d in range(mine.shape[1])]
+    sets_ref = [[tuple(sorted(b)) for b in ref[:, d]] for d in range(ref.shape[1])]
+    pvalues = [two_sample_p(a, b) for a, b in zip(sets_mine, sets_ref)]
+    for d in range(mine.shape[1] - 1):
+        pairs = [list(zip(x[d], x[d + 1])) for x in (sets_mine, sets_ref)]
+        pvalues.append(two_sample_p(*pairs))
+    assert min(pvalues) > 1e-4 / len(pvalues), pvalues  # Bonferroni over the family
+
+
+def test_rr_mid_epoch_writes_and_epochs():
+    """On a ring that grows between draws: no slot twice in an epoch, never an unwritten slot, the counts
+    (``left``, ``alive``) match the tree, and an epoch ends only when every written slot was drawn."""
+    T, E, B = 16, 2, 4
     N = T * E
     s = sampler("rr", T, E)
     draw, _, on_add = jitted(s, B)
-    ref = ReferenceRRC(N)
-    st = s.init()
-    key = jax.random.key(2)
-    write_row, count = 0, 0
-    started = False  # the first draw starts the first epoch
-    drawn: list[int] = []  # this epoch's draws (JAX side)
-    must_draw: set[int] = set()  # written while their position was not yet passed in this epoch
-    epochs_checked = 0
-    chunks = [1, 1, 1, 3, 1, 1, 3, 1, 1, 1, 3, 3, 1, 1, 1, 3, 1, 1, 3, 1] * 3  # grows, fills, wraps twice
-    for L in chunks:
-        rows = (write_row + np.arange(L)) % T
-        pos, ptr = np.asarray(st.pos), int(st.ptr)
-        # the new items are drawn in this epoch iff their slot's position is not passed yet
-        must_draw |= {int(x) for x in sampling.rows_to_slots(rows, E) if pos[x] >= ptr}
-        write_row, count = (write_row + L) % T, min(count + L, T)
+    st, key, row, count = s.init(), jax.random.key(2), 0, 0
+    seen: set[int] = set()
+    epochs = 0
+    for L in [1, 1, 1, 3, 1, 1, 3, 1, 1, 1, 3, 3, 1, 1, 1, 3, 1, 1, 3, 1] * 3:  # grows, fills, wraps twice
+        rows = (row + np.arange(L)) % T
+        row, count = (row + L) % T, min(count + L, T)
         st = on_add(st, jnp.asarray(rows, jnp.int32), count)
         if count * E < B:
             continue
         for _ in range(2):
             key, sub = jax.random.split(key)
-            left_before, perm_before = int(st.remaining[1]), np.asarray(st.perm)
+            before = int(st.epoch)
+            left_before = int(st.left)
             st, slots, _ = draw(st, sub, count, 0.4)
             slots = np.asarray(slots).tolist()
             assert max(slots) < count * E, "an unwritten slot was drawn"
-            assert slots == ref.draw(B, count * E, np.asarray(st.perm))
-            new_epoch = left_before < B
-            assert new_epoch == (not np.array_equal(perm_before, np.asarray(st.perm)))
-            if not new_epoch:
-                drawn += slots
-                continue
-            drawn += slots[:left_before]
-            if started:
-                assert len(set(drawn)) == len(drawn), "a slot was drawn twice in one epoch"
-                assert must_draw <= set(drawn), "a slot written before the pointer reached it was skipped"
-                epochs_checked += 1
-            started = True
-            drawn, must_draw = slots[left_before:], set(range(count * E))
-    assert epochs_checked >= 8
+            root = int(st.flags[1])
+            assert int(st.left) == (count * E - root if int(st.epoch) % 2 == 0 else root)
+            assert 0 <= int(st.alive) <= N - count * E
+            if int(st.epoch) == before:
+                assert not seen & set(slots), "a slot was drawn twice in one epoch"
+                seen |= set(slots)
+                assert len(set(slots)) == B
+            else:
+                assert int(st.epoch) == before + 1
+                assert left_before < B and len(set(slots[:left_before])) == left_before
+                assert seen.isdisjoint(slots[:left_before]), "a slot was drawn twice in one epoch"
+                epochs += 1
+                seen = set(slots[left_before:])
+    assert epochs >= 8
 
 
 def test_rr_jit_vmap_over_runs():
@@ -180,14 +246,21 @@ def test_rr_state_round_trips_and_resumes_bit_identically():
     for k in jax.random.split(jax.random.key(4), 3):  # mid-epoch
         st, _, _ = draw(st, k, T, 0.4)
     leaves, treedef = jax.tree.flatten(st)
-    assert len(leaves) == 4  # perm, pos, remaining, ptr
-    copy = jax.tree.unflatten(treedef, [np.array(x) for x in leaves])  # host copies, as a checkpoint holds
-    copy = jax.tree.map(jnp.asarray, copy)
+    assert len(leaves) == 6  # flags, epoch, left, alive, written, key
+
+    def host(x):  # host copies, as a checkpoint holds them (a typed key as its key data)
+        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            return jax.random.wrap_key_data(np.array(jax.random.key_data(x)))
+        return jnp.asarray(np.array(x))
+
+    copy = jax.tree.unflatten(treedef, [host(x) for x in leaves])
     for k in jax.random.split(jax.random.key(5), 12):  # crosses the epoch boundary
         st, a, _ = draw(st, k, T, 0.4)
         copy, b, _ = draw(copy, k, T, 0.4)
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     for x, y in zip(jax.tree.leaves(st), jax.tree.leaves(copy)):
+        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            x, y = jax.random.key_data(x), jax.random.key_data(y)
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
@@ -389,7 +462,7 @@ def test_rrm_importance_weights_come_from_the_first_tree():
     ("mode", "fields"),
     [
         ("uniform", set()),
-        ("rr", {"perm", "pos", "remaining", "ptr"}),
+        ("rr", {"flags", "epoch", "left", "alive", "written", "key"}),
         ("per", {"priorities", "max_priority"}),
         ("rr-m", {"priorities", "max_priority", "actual", "deficit"}),
     ],

@@ -20,22 +20,29 @@ Modes (the state holds only what its mode needs; the other fields are ``None``):
 - ``uniform``: with-replacement uniform over the written slots (the law of ``ring.sample_positions``); no
   state.
 - ``rr``, RR-C (Fujita 2025, "Experience Replay with Random Reshuffling", arXiv 2503.02269; reference
-  ``rrc/rrc.py`` of pfnet-research/errr): one random permutation of all ``N`` slot ids per epoch, consumed in
-  order; an entry whose slot is not yet written when the pointer passes it is skipped (discarded for this
-  epoch); when the permutation runs out a fresh one is drawn and the batch continues in it, so a batch may
-  straddle two epochs (and, with fewer written slots than ``batch_size``, several, repeating slots).
-  Consequences: an item added mid-epoch is drawn in this epoch iff its slot's position has not been passed
-  yet; an item that overwrites a slot (full ring) is drawn in this epoch iff that slot has not been drawn in
-  it yet — the permutation is over slots, not items, so an overwritten item that had not been drawn never
-  is. On a full static buffer every slot is drawn exactly once per epoch. State: ``perm`` / ``pos`` (the
-  permutation and its inverse), ``ptr`` (positions ``< ptr`` are passed) and ``remaining``, an int32 count
-  tree over permutation *positions* whose leaf ``i`` is 1 iff position ``i`` is not passed and ``perm[i]`` is
-  written. ``draw`` takes the first ``batch_size`` ones in position order by k-th-one descents, zeroes them
-  and moves ``ptr`` past the last one taken; ``on_add`` sets the leaves of written slots whose position is
-  ``>= ptr``. That is the reference's pop loop exactly (same slots, same order, given the permutation) in
-  ``O(B log N)`` per draw, where the direct static-shape version (mask the permutation by validity, cumsum,
-  take the first ``B``) costs ``O(N)``; the permutation itself (a sort) and the tree rebuild cost
-  ``O(N log N)`` once per epoch. The first ``draw`` starts the first epoch (``init`` takes no key).
+  ``rrc/rrc.py`` of pfnet-research/errr): the reference draws one random permutation of all ``N`` slot ids per
+  epoch and pops it entry by entry, keeping an entry whose slot is written and discarding one that is not;
+  when the permutation runs out a fresh one is drawn and the batch continues in it, so a batch may straddle two
+  epochs (and, with fewer written slots than ``batch_size``, several, repeating slots). Consequences: an item
+  added mid-epoch is drawn in this epoch iff the permutation has not reached its slot yet; an item that
+  overwrites a slot (full ring) is drawn in this epoch iff that slot has not been drawn in it yet — the
+  permutation is over slots, not items, so an overwritten item that had not been drawn never is. On a full
+  static buffer every slot is drawn exactly once per epoch.
+  This sampler draws the same batches *in law* without storing a permutation, so that nothing costs
+  ``O(N)`` per draw — under ``vmap`` a per-run epoch rollover runs on every draw, which made a sort of the
+  permutation per draw the dominant cost. The written slots still to come in this epoch (``left``) and the
+  unwritten ones the permutation has not reached (``alive``; all unwritten slots are alike, so only their
+  number matters) are interleaved uniformly in the rest of the permutation. So a batch takes ``B`` of the
+  ``left`` uniformly without replacement (distinct ranks, found by descending a count tree over slots), and
+  passes ``BetaBinomial(alive, B, left + 1 - B)`` unwritten ones on the way (the number of failures before
+  the ``B``-th success in a uniform arrangement); a slot written for the first time is still to come with
+  probability ``alive / unwritten``. With fewer than ``B`` left the batch takes all of them, passes every
+  unwritten slot, and goes on in fresh epochs. The count tree holds one flag per slot, flipped when the slot
+  is drawn (or passed unwritten); an epoch ends with every written flag flipped, so the next epoch reads the
+  flags with the opposite parity and a rollover writes nothing. Per draw: ``O(B log N)`` (a descent and one
+  scatter-add) plus sorts of ``O(B)`` values; per write ``O(L·E log N)``. A test checks each batch and
+  each pair of consecutive batches against a model of the reference loop (chi-square) on a ring that grows,
+  fills and wraps.
 - ``per``, proportional PER (Schaul et al. 2016): a float32 sum tree over slots (``[2P]``, ``P`` the next
   power of two ``>= N``, root at 1, leaves at ``[P, 2P)``) holding ``p_i = (|δ_i| + eps)^α``, ``eps = 1e-6``;
   unwritten leaves are 0. ``draw`` descends from the root with ``u ~ U[0, Σp)``, going right only into a
@@ -77,7 +84,7 @@ Rules: ``mode``, ``capacity_per_env``, ``num_envs`` and ``batch_size`` are stati
 are rejected, traced ones are the caller's to check. ``alpha`` is applied when a priority is stored
 (``update``), as in PER; ``draw`` accepts ``alpha`` so that every mode's call site looks the same, but does
 not use it. ``priorities`` must be finite. Under ``vmap`` a ``lax.cond`` on per-run data runs both branches,
-so there RR-C pays its ``O(N log N)`` epoch rollover on every draw, and RR-M's rescale on every ``on_add``.
+so RR-M pays its rescale on every ``on_add`` there.
 
 Why by hand rather than flashbax: flashbax's prioritised buffer is a separate buffer type with its own
 storage, so it cannot share our ring storage, episode ids or the n-step / sequence samplers built on them,
@@ -111,21 +118,25 @@ DEFAULT_BETA = 0.4
 class SamplerState:
     """A sampler's state: a pytree (jits, vmaps over runs, checkpoints); unused fields are ``None``.
 
-    perm:         rr: ``[N]`` int32, the slot at each permutation position of the current epoch.
-    pos:          rr: ``[N]`` int32, the inverse: the position of each slot.
-    remaining:    rr: ``[2P]`` int32 count tree over positions; leaf ``i`` is 1 iff position ``i`` is not
-                  passed and ``perm[i]`` is written. ``remaining[1]``: ones left in this epoch.
-    ptr:          rr: int32 scalar, positions ``< ptr`` are passed (``N`` before the first epoch).
+    flags:        rr: ``[2P]`` int32 count tree over slots: a written slot's leaf is 1 iff "drawn (or passed)
+                  in this epoch" differs from the epoch's parity; unwritten leaves are 0.
+    epoch:        rr: int32 scalar, the current epoch.
+    left:         rr: int32 scalar, written slots not drawn yet in this epoch (the tree's root, kept apart).
+    alive:        rr: int32 scalar, unwritten slots the current epoch's permutation has not reached yet.
+    written:      rr: int32 scalar, written slots ``[0, written)`` as of the last ``on_add``.
+    key:          rr: PRNG key for ``on_add``'s draws (a fresh one from every ``draw``).
     priorities:   per, rr-m: ``[2P]`` float32 sum tree over slots of ``(|δ| + eps)^α`` (0: unwritten).
     max_priority: per, rr-m: float32 scalar, the running max of stored priorities (starts at 1.0).
     actual:       rr-m: ``[N]`` int32, times each slot was drawn since it was last written.
     deficit:      rr-m: ``[N]`` float32, expected − actual sample count (oversampled iff ``< 0``).
     """
 
-    perm: jax.Array | None = None
-    pos: jax.Array | None = None
-    remaining: jax.Array | None = None
-    ptr: jax.Array | None = None
+    flags: jax.Array | None = None
+    epoch: jax.Array | None = None
+    left: jax.Array | None = None
+    alive: jax.Array | None = None
+    written: jax.Array | None = None
+    key: jax.Array | None = None
     priorities: jax.Array | None = None
     max_priority: jax.Array | None = None
     actual: jax.Array | None = None
@@ -313,29 +324,108 @@ def _uniform_draw(
 
 
 def _rr_init(geo: _Geometry) -> SamplerState:
-    ident = jnp.arange(geo.n, dtype=jnp.int32)
     return SamplerState(
-        perm=ident,
-        pos=ident,
-        remaining=jnp.zeros((2 * geo.leaves,), jnp.int32),
-        ptr=jnp.asarray(geo.n, jnp.int32),  # "epoch exhausted": the first draw draws the first permutation
+        flags=jnp.zeros((2 * geo.leaves,), jnp.int32),
+        epoch=jnp.zeros((), jnp.int32),
+        left=jnp.zeros((), jnp.int32),
+        alive=jnp.asarray(geo.n, jnp.int32),  # every slot is unwritten and still to come
+        written=jnp.zeros((), jnp.int32),
+        key=jax.random.key(0),  # replaced by the first draw; not used before it (alive == unwritten then)
     )
 
 
-def _rr_new_epoch(geo: _Geometry, key: jax.Array, n_valid: jax.Array):
-    perm = jax.random.permutation(key, geo.n).astype(jnp.int32)
-    pos = jnp.zeros((geo.n,), jnp.int32).at[perm].set(jnp.arange(geo.n, dtype=jnp.int32), unique_indices=True)
-    remaining = _build(_pad((perm < n_valid).astype(jnp.int32), geo))
-    return perm, pos, remaining, jnp.zeros((), jnp.int32)
+def _rr_descend(geo: _Geometry, state: SamplerState, epoch, n_written, rank: jax.Array) -> jax.Array:
+    """The slot of each ``rank`` among the written slots left in ``epoch``, in slot order."""
+    idx = jnp.ones(rank.shape, jnp.int32)
+    for level in range(1, geo.depth + 1):
+        size = geo.leaves >> level
+        left = 2 * idx
+        base = jnp.clip(n_written - (left - (1 << level)) * size, 0, size)
+        count = state.flags.at[left].get(mode="promise_in_bounds")
+        here = jnp.where(epoch % 2 == 0, base - count, count)
+        go_right = rank >= here
+        rank = jnp.where(go_right, rank - here, rank)
+        idx = left + go_right.astype(jnp.int32)
+    return idx - geo.leaves
+
+
+def _rr_toggle(geo: _Geometry, flags: jax.Array, slots, delta) -> jax.Array:
+    """Adds ``delta`` (per slot: +1, -1 or 0) to each slot's leaf and all its ancestors: one scatter-add.
+
+    The draw reads the tree only in its descent (the root is kept apart as ``left``): XLA on CPU then adds in
+    place, where reads of the tree feeding the scatter's operands made it copy the tree on every draw."""
+    node = jnp.concatenate([(1 << level) + (slots >> (geo.depth - level)) for level in range(geo.depth + 1)])
+    return flags.at[node].add(jnp.tile(delta, geo.depth + 1), mode="promise_in_bounds")
+
+
+def _removal(epoch) -> jax.Array:
+    """The change of a written slot's flag when it is drawn (or passed) in ``epoch``: 0 -> 1 or 1 -> 0."""
+    return jnp.where(epoch % 2 == 0, 1, -1).astype(jnp.int32)
+
+
+def _distinct_ranks(key: jax.Array, m: jax.Array, r: jax.Array, lanes: int) -> jax.Array:
+    """``m`` distinct ranks uniform over ``[0, r)`` (``m <= r``, ``m <= lanes``) in lanes ``[0, m)``, 0 after.
+
+    The first ``t`` distinct values of a stream of uniform draws are a uniformly random ``t``-subset (drawing
+    with replacement and dropping repeats is drawing without replacement). To keep the stream short, ``t`` is
+    the smaller of ``m`` and ``r - m``: for ``m > r / 2`` the ``r - m`` ranks left out are drawn and the ``m``
+    kept ones enumerated (the ``u``-th rank not left out is ``u`` plus the number of left-out ``c_i`` with
+    ``c_i - i <= u``, ``c`` sorted). With ``t <= r / 2`` a stream of ``2 · lanes`` draws holds ``t``
+    distinct values all but very rarely; a loop extends it until it does (``[lanes]`` carries only)."""
+    lane = jnp.arange(lanes, dtype=jnp.int32)
+    outside = 2 * m > r
+    t = jnp.where(outside, r - m, m)
+
+    def extend(carry):  # append the first occurrences of 2 · lanes new draws to the ``got`` values so far
+        out, got, key = carry
+        key, sub = jax.random.split(key)
+        stream = jax.random.randint(sub, (2 * lanes,), 0, jnp.maximum(r, 1), dtype=jnp.int32)
+        held = jnp.where(lane < got, out, -1 - lane)  # the placeholders never equal a rank
+        new = ~_duplicates(jnp.concatenate([held, stream]))[lanes:]
+        at = got + jnp.cumsum(new, dtype=jnp.int32) - 1
+        out = out.at[jnp.where(new & (at < t), at, lanes)].set(stream, mode="drop")
+        return out, jnp.minimum(got + jnp.sum(new, dtype=jnp.int32), t), key
+
+    carry = extend((jnp.zeros((lanes,), jnp.int32), jnp.int32(0), key))
+    out, _, _ = jax.lax.while_loop(lambda c: c[1] < t, extend, carry)
+    c = jnp.sort(jnp.where(lane < t, out, jnp.iinfo(jnp.int32).max // 2)) - lane
+    kept = lane + jnp.searchsorted(c, lane, side="right").astype(jnp.int32)
+    return jnp.where(lane < m, jnp.where(outside, kept, out), 0)
+
+
+def _beta_binomial(key: jax.Array, n: jax.Array, a: jax.Array, b: jax.Array) -> jax.Array:
+    """A BetaBinomial(n, a, b) count (a, b >= 1): the unwritten slots popped before the m-th written one."""
+    kp, kn = jax.random.split(key)
+    p = jax.random.beta(kp, a.astype(jnp.float32), b.astype(jnp.float32))
+    d = jax.random.binomial(kn, n.astype(jnp.float32), p)
+    return jnp.clip(jnp.round(d).astype(jnp.int32), 0, n)
 
 
 def _rr_add(geo: _Geometry, state: SamplerState, rows: jax.Array, count_after: jax.Array) -> SamplerState:
     slots = rows_to_slots(rows, geo.num_envs)
-    position = state.pos[slots]
-    # Written slots at unpassed positions are drawable in this epoch; for a slot that was already written
-    # (an overwrite) the leaf is already 1 there, and a passed position stays passed.
-    remaining = _set_leaves(state.remaining, position, 1, position >= state.ptr, geo.depth)
-    return state.replace(remaining=remaining)
+    written = jnp.minimum(jnp.asarray(count_after, jnp.int32) * geo.num_envs, geo.n)
+    new = (slots >= state.written) & (slots < written)  # first writes; an overwrite keeps its eligibility
+
+    # A slot written for the first time mid-epoch is still to come in this epoch iff the permutation has not
+    # reached it yet: of the ``unwritten`` slots ``alive`` are still to come, all alike, so it is with
+    # probability alive / unwritten (exactly: an integer draw), decided slot by slot.
+    def step(carry, x):
+        alive, unwritten = carry
+        slot, is_new = x
+        k = jax.random.fold_in(state.key, slot)
+        comes = is_new & (jax.random.randint(k, (), 0, jnp.maximum(unwritten, 1)) < alive)
+        return (alive - comes, unwritten - is_new), comes
+
+    (alive, _), comes = jax.lax.scan(step, (state.alive, geo.n - state.written), (slots, new))
+    # The new leaf's flag, from 0: "removed" (passed, not drawn in this epoch) XOR the epoch's parity.
+    flag = (new & (~comes ^ (state.epoch % 2 == 1))).astype(jnp.int32)
+    flags = _rr_toggle(geo, state.flags, slots, flag)
+    return state.replace(
+        flags=flags,
+        left=state.left + jnp.sum(comes, dtype=jnp.int32),
+        alive=alive,
+        written=jnp.maximum(state.written, written),
+    )
 
 
 def _rr_draw(
@@ -351,33 +441,49 @@ def _rr_draw(
     _check_unit("alpha", alpha)
     _check_unit("beta", beta)
     B = batch_size
-    n_valid = jnp.asarray(count, jnp.int32) * geo.num_envs
-    j = jnp.arange(B, dtype=jnp.int32)
+    n = jnp.minimum(jnp.asarray(count, jnp.int32) * geo.num_envs, geo.n)  # written slots: [0, n)
+    k_pick, k_skip, k_next = jax.random.split(key, 3)
+    lane = jnp.arange(B, dtype=jnp.int32)
+    epoch, left = state.epoch, state.left  # ``left`` is not read off the tree's root: see _rr_toggle
+    ends = left < B  # the batch takes all ``left`` still to come, passes every unwritten slot, goes on
+    m1 = jnp.minimum(left, B)  # lanes [0, m1): this epoch
+    n1 = jnp.maximum(n, 1)
+    whole = jnp.where(ends & (n > 0), (B - m1 - 1) // n1, 0)  # then epochs of all n slots (only if n < B)
+    m2 = jnp.where(ends & (n > 0), B - m1 - whole * n, 0)  # and m2 slots of the last epoch
 
-    def body(carry):
-        perm, pos, remaining, ptr, key, slots, taken = carry
-        key, sub = jax.random.split(key)
-        # Epoch over: every unpassed position is unwritten now (the reference would pop and discard them).
-        perm, pos, remaining, ptr = jax.lax.cond(
-            remaining[1] == 0,
-            lambda _: _rr_new_epoch(geo, sub, n_valid),
-            lambda c: c,
-            (perm, pos, remaining, ptr),
-        )
-        m = jnp.minimum(remaining[1], B - taken)  # >= 1: the root is positive here
-        k = j - taken  # batch entry j takes the k-th remaining one of this epoch
-        active = (k >= 0) & (k < m)
-        position = _descend(remaining, jnp.maximum(k, 0), geo.depth)
-        slots = jnp.where(active, perm[jnp.minimum(position, geo.n - 1)], slots)
-        remaining = _set_leaves(remaining, position, 0, active, geo.depth)
-        ptr = jnp.maximum(ptr, jnp.max(jnp.where(active, position + 1, 0)))
-        return perm, pos, remaining, ptr, key, slots, taken + m
-
-    carry = (state.perm, state.pos, state.remaining, state.ptr, key, jnp.zeros((B,), jnp.int32), jnp.int32(0))
-    perm, pos, remaining, ptr, _, slots, _ = jax.lax.while_loop(
-        lambda c: (c[-1] < B) & (n_valid > 0), body, carry
+    # One set of distinct random ranks serves the case that needs one: B of the ``left`` (a rank among them,
+    # in slot order, is found by descending the tree), or m2 of the n of a fresh epoch (a rank is a slot).
+    picks = _distinct_ranks(k_pick, jnp.where(ends, m2, B), jnp.where(ends, n, left), B)
+    first = _rr_descend(
+        geo, state, epoch, n, jnp.where(ends, jnp.minimum(lane, jnp.maximum(left - 1, 0)), picks)
     )
-    state = state.replace(perm=perm, pos=pos, remaining=remaining, ptr=ptr)
+    j = lane - m1  # position in the rest of the batch
+    in_whole = j < whole * n
+    slots = jnp.where(lane < m1, first, jnp.where(in_whole, j % n1, picks[jnp.clip(j - whole * n, 0, B - 1)]))
+    slots = jnp.where(n > 0, slots, 0)
+    # Drawing a slot flips its flag; each epoch ends with every written flag at its parity's "drawn", which is
+    # the next epoch's "not drawn", so a rollover writes nothing.
+    lane_epoch = jnp.where(lane < m1, epoch, epoch + 1 + jnp.where(in_whole, j // n1, whole))
+    flags = _rr_toggle(geo, state.flags, slots, jnp.where(n > 0, _removal(lane_epoch), 0))
+
+    # Unwritten slots passed up to the m-th written slot taken: the permutation interleaves the ``alive``
+    # unwritten and the ``left`` written slots uniformly, so they are BetaBinomial(alive, m, left + 1 - m) —
+    # in this epoch (m = B), or in the last one (all n + its unwritten, m = m2).
+    unwritten = geo.n - n
+    fresh = ends & (m2 > 0)
+    skipped = _beta_binomial(
+        k_skip,
+        jnp.where(fresh, unwritten, state.alive),
+        jnp.where(fresh, m2, B),
+        jnp.maximum(jnp.where(fresh, n + 1 - m2, left + 1 - B), 1),
+    )
+    state = state.replace(
+        flags=flags,
+        epoch=jnp.where(ends & (n > 0), epoch + 1 + whole, epoch),
+        left=jnp.where(ends, n - m2, left - B),
+        alive=jnp.where(ends, unwritten - jnp.where(fresh, skipped, 0), state.alive - skipped),
+        key=k_next,
+    )
     return state, slots, jnp.ones((B,), jnp.float32)
 
 
