@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint lock bench-envs bench-buffers bench-peers bench-host bench-composition reproduce reproduce-composition reproduce-replay multi-critic clean
+.PHONY: run test lint lock bench-envs bench-buffers bench-peers bench-dqn bench-host bench-composition reproduce reproduce-composition reproduce-replay multi-critic clean
 
 # constraints.txt pins every dependency to the versions the suite was last run with (regenerate it with
 # `make lock` after changing dependencies), so a fresh machine and CI install exactly what was tested.
@@ -36,6 +36,9 @@ bench-buffers: $(PY)
 
 bench-peers: $(PY)
 	$(PY) -m experiments.benchmarks.peers
+
+bench-dqn: $(PY)
+	$(PY) -m experiments.benchmarks.peers --dqn
 
 # needs Gymnasium's MuJoCo envs: installs the mujoco extra into the venv first
 bench-host: $(PY)

@@ -44,7 +44,7 @@ PRIORITY = "priority"  # the metrics entry an update reports per-row |TD errors|
 def _beta(cfg, env_steps):
     """PER's importance-sampling exponent, annealed linearly from ``priority_beta`` to 1 over
     ``priority_beta_steps`` env steps (0: constant)."""
-    steps = getattr(cfg, "priority_beta_steps", 0)
+    steps = cfg.priority_beta_steps
     frac = jnp.clip(env_steps / jnp.maximum(steps, 1), 0.0, 1.0) * (jnp.asarray(steps) > 0)
     return cfg.priority_beta + (1.0 - cfg.priority_beta) * frac
 

@@ -25,16 +25,10 @@ from rlkit.off_policy import example_transition
 from rlkit.rewards import RewardTerm, with_reward_terms
 from rlkit.sweeps import make_runs
 from rlkit.training import train
+from tests.helpers.trees import assert_leaves_equal
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(hidden_sizes=(8,), learning_starts=20, buffer_size=400, chunk_steps=20, batch_size=16)
-
-
-def _leaves_equal(a, b):
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
-            x, y = jax.random.key_data(x), jax.random.key_data(y)
-        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
 # ---------------------------------------------------------------------------------------------- registry
@@ -99,13 +93,13 @@ def test_combinator_without_terms_is_the_base_learner_exactly():
     composed = with_reward_terms(sac.make_sac, lambda c, s: [])(config, spec)
     key = jax.random.key(3)
     s_base, s_comp = base.init(key), composed.init(key)
-    _leaves_equal(s_base, s_comp.base)
+    assert_leaves_equal(s_base, s_comp.base)
     batch = _batch(spec)
     for i in range(3):
         k = jax.random.key(10 + i)
         s_base, m_base = jax.jit(base.update)(s_base, batch, k)
         s_comp, m_comp = jax.jit(composed.update)(s_comp, batch, k)
-    _leaves_equal(s_base, s_comp.base)
+    assert_leaves_equal(s_base, s_comp.base)
     assert m_base.keys() == m_comp.keys()
 
 
@@ -230,7 +224,7 @@ def test_diayn_stores_z_as_an_extra_and_resumes_bit_exactly(tmp_path):
         console=False,
         resume=True,
     )
-    _leaves_equal(ref.state, resumed.state)
+    assert_leaves_equal(ref.state, resumed.state)
     data = jax.tree.map(np.asarray, ref.state.buffer_state.data)
     z, next_obs = data["z"][0, :, 0], data["next_obs"][0, :, 0]  # run 0, env 0: [rows, ...]
     written = np.abs(z).sum(-1) > 0

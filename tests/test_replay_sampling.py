@@ -18,17 +18,11 @@ from rlkit.host_loop import train_host
 from rlkit.off_policy import example_transition
 from rlkit.sweeps import make_runs
 from rlkit.training import train
+from tests.helpers.trees import assert_leaves_equal
 
 SPEC = envs.make("cartpole").spec
 TINY = dict(hidden_sizes=(8,), chunk_steps=50, learning_starts=60, buffer_size=200, batch_size=16)
 TINY |= dict(train_frequency=1, target_network_frequency=50)
-
-
-def _leaves_equal(a, b):
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
-            x, y = jax.random.key_data(x), jax.random.key_data(y)
-        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
 def _filled(sampling, n=64, num_envs=2):
@@ -92,7 +86,7 @@ def test_dqn_with_rr_resumes_bit_exactly_and_warm_up_draws_leave_no_trace(tmp_pa
         console=False,
         resume=True,
     )
-    _leaves_equal(ref.state, resumed.state)
+    assert_leaves_equal(ref.state, resumed.state)
 
 
 @pytest.mark.parametrize("sampling", ["per", "rr-m"])

@@ -17,16 +17,10 @@ from rlkit.host_loop import train_host
 from rlkit.on_policy import OnPolicyAgent, make_on_policy_trainer, value_terms
 from rlkit.rewards import RewardTerm, TermsState, with_reward_terms
 from rlkit.sweeps import make_runs
+from tests.helpers.trees import assert_leaves_equal
 
 SMALL = dict(num_envs=2, num_steps=16, num_minibatches=2, update_epochs=2, iterations_per_chunk=2)
 SMALL |= dict(hidden_sizes=(8,))
-
-
-def _leaves_equal(a, b):
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
-            x, y = jax.random.key_data(x), jax.random.key_data(y)
-        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
 def _run(trainer, config, chunks=2):
@@ -81,8 +75,8 @@ def test_ppo_with_no_terms_is_ppo_exactly():
     composed = with_reward_terms(ppo.make_ppo, lambda c, s: [])
     state, metrics = _run(make_on_policy_trainer("composed", env, composed, config), config)
     assert isinstance(state.agent_state, TermsState) and state.agent_state.terms == ()
-    _leaves_equal(base_state.agent_state, state.agent_state.base)
-    _leaves_equal(base_state.replace(agent_state=()), state.replace(agent_state=()))
+    assert_leaves_equal(base_state.agent_state, state.agent_state.base)
+    assert_leaves_equal(base_state.replace(agent_state=()), state.replace(agent_state=()))
     assert base_metrics.keys() == metrics.keys()
 
 

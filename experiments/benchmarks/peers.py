@@ -2,8 +2,10 @@
 
     .venv/bin/python -m experiments.benchmarks.peers [--quick] [--no-defaults] [--output PATH]
 
-Two tasks, one shared setting each, applied to every library (``PPO_SETTINGS`` / ``SAC_SETTINGS`` below):
-PPO on CartPole-v1 as CleanRL / PureJaxRL run it, and SAC on Pendulum-v1 as rl-baselines3-zoo runs it. rlkit
+Three tasks, one shared setting each, applied to every library (``PPO_SETTINGS`` / ``SAC_SETTINGS`` /
+``DQN_SETTINGS`` below): PPO on CartPole-v1 as CleanRL / PureJaxRL run it, SAC on Pendulum-v1 as
+rl-baselines3-zoo runs it, and DQN on CartPole-v1 as CleanRL runs it (rlkit and rejax only; ``--dqn`` runs just
+these rows, with RR-C and PER beside uniform replay, into ``results/peers_dqn.md``). rlkit
 runs PPO fully on device, SAC on device with 1, 8 and 64 runs vmapped, and SAC through the host loop on
 Gymnasium's Pendulum-v1 (``rlkit.host_loop``). Every measurement is its own subprocess, and the libraries take
 turns (rlkit, rejax, SBX, SB3, then the next task) so that other load on the machine falls on all of them.
@@ -77,6 +79,24 @@ SAC_SETTINGS = dict(
     gradient_steps=1,
     steps=20_000,
 )  # rl-baselines3-zoo Pendulum-v1 (lr 1e-3 for actor, critics and temperature; 20k steps), learning_starts 1000
+DQN_SETTINGS = dict(
+    hidden=(64, 64),
+    activation="relu",
+    num_envs=10,
+    lr=2.5e-4,
+    gamma=0.99,
+    buffer_size=10_000,
+    batch_size=128,
+    learning_starts=10_000,
+    target_every=500,
+    eps_start=1.0,
+    eps_end=0.05,
+    exploration_fraction=0.5,
+    max_grad_norm=10.0,
+    steps=500_000,
+)  # CleanRL dqn.py (CartPole-v1, 500k steps) but for two things rejax cannot express: its Q-network is fixed at
+# 64×64 (CleanRL 120×84), and it updates once per vector step, so CleanRL's one update per 10 env steps is run as
+# 10 envs × 1 update per vector step (CleanRL: 1 env, train_frequency 10)
 
 # ----------------------------------------------------------------------------------------------- peer venvs
 PEERS: dict[str, list[list[str]]] = {  # pip install steps, in order
@@ -171,6 +191,15 @@ if job["task"] == "ppo":
         learning_rate=S["lr"], gamma=S["gamma"], gae_lambda=S["gae_lambda"], clip_eps=S["clip"],
         ent_coef=S["ent_coef"], vf_coef=S["vf_coef"], max_grad_norm=S["max_grad_norm"],
         agent_kwargs={"activation": S["activation"], "hidden_layer_sizes": tuple(S["hidden"])})
+    env = "CartPole-v1"
+elif job["task"] == "dqn":
+    cls = get_algo("dqn")  # its network is 64×64, hidden sizes cannot be set
+    kw = {} if job["defaults"] else dict(
+        num_envs=S["num_envs"], learning_rate=S["lr"], batch_size=S["batch_size"], buffer_size=S["buffer_size"],
+        fill_buffer=S["learning_starts"], num_epochs=1, gamma=S["gamma"], polyak=0.0,
+        target_update_freq=S["target_every"], eps_start=S["eps_start"], eps_end=S["eps_end"],
+        exploration_fraction=S["exploration_fraction"], max_grad_norm=S["max_grad_norm"], ddqn=False,
+        agent_kwargs={"activation": S["activation"]})
     env = "CartPole-v1"
 else:
     cls = get_algo("sac")
@@ -319,6 +348,29 @@ def rlkit_worker(job: dict) -> dict:
         )
         trainer = make_trainer(config, envs.make("cartpole"))
         runs = make_runs(config, seeds=[job["seed"]])
+    elif job["task"] == "dqn":
+        from agents.dqn import DQNConfig, make_trainer
+
+        config = DQNConfig(
+            hidden_sizes=tuple(s["hidden"]),
+            num_envs=s["num_envs"],
+            train_frequency=1,
+            chunk_steps=job.get("chunk_steps", 5000),
+            learning_rate=s["lr"],
+            gamma=s["gamma"],
+            buffer_size=s["buffer_size"],
+            batch_size=s["batch_size"],
+            learning_starts=s["learning_starts"],
+            target_network_frequency=s["target_every"],
+            tau=1.0,
+            start_e=s["eps_start"],
+            end_e=s["eps_end"],
+            exploration_steps=int(s["exploration_fraction"] * s["steps"]),
+            max_grad_norm=s["max_grad_norm"],
+            sampling=job.get("sampling", "uniform"),
+        )
+        trainer = make_trainer(config, envs.make("cartpole"))
+        runs = make_runs(config, seeds=job.get("runs", 1))
     else:
         from agents.sac import SACConfig, make_sac, make_trainer
 
@@ -414,7 +466,9 @@ def run_job(job: dict, timeout: float = 900) -> dict:
 
 
 def plan(quick: bool, defaults: bool) -> list[dict]:
-    ppo, sac = dict(PPO_SETTINGS), dict(SAC_SETTINGS)
+    ppo, sac, dqn = dict(PPO_SETTINGS), dict(SAC_SETTINGS), dict(DQN_SETTINGS)
+    if quick:
+        dqn["steps"] = 100_000
     slow_ppo = 25_600 if quick else 102_400  # SB3 / SBX: ~1.7k steps/s, so fewer steps (same settings)
     sac_steps = 5_000 if quick else sac["steps"]
     sb3_sac = 5_000 if quick else 10_000  # SB3: ~75 steps/s
@@ -429,7 +483,7 @@ def plan(quick: bool, defaults: bool) -> list[dict]:
             steps=steps,
             seed=0,
             defaults=False,
-            settings=ppo if task == "ppo" else sac,
+            settings={"ppo": ppo, "dqn": dqn}.get(task, sac),
             **kw,
         )
 
@@ -462,6 +516,7 @@ def plan(quick: bool, defaults: bool) -> list[dict]:
             label="rlkit on-device, 64 runs vmapped",
         ),
     ]
+    jobs += dqn_jobs(j, dqn["steps"])
     if not quick:  # the fast ones once more at the end: best of two against load on the shared machine
         jobs += [
             j("rejax", "ppo", ppo["steps"], label="rejax"),
@@ -479,6 +534,18 @@ def plan(quick: bool, defaults: bool) -> list[dict]:
     return jobs
 
 
+def dqn_jobs(j, steps: int) -> list[dict]:
+    """DQN on CartPole: rlkit (1 run, then 8 runs vmapped; uniform replay, then RR-C and PER) and rejax."""
+    return [
+        j("rlkit", "dqn", steps, runs=1, label="rlkit on-device, 1 run"),
+        j("rejax", "dqn", steps, label="rejax"),
+        j("rlkit", "dqn", steps, runs=8, label="rlkit on-device, 8 runs vmapped"),
+        j("rlkit", "dqn", steps, runs=1, sampling="rr", label="rlkit on-device, 1 run, RR-C"),
+        j("rlkit", "dqn", steps, runs=1, sampling="per", label="rlkit on-device, 1 run, PER"),
+        j("rlkit", "dqn", steps, runs=8, sampling="rr", label="rlkit on-device, 8 runs vmapped, RR-C"),
+    ]
+
+
 def _fmt(x, digits=0) -> str:
     if x is None:
         return "—"
@@ -493,7 +560,7 @@ def render(results: list[dict], versions: dict[str, str], quick: bool, seconds: 
         repeats.setdefault(key, []).append(r.get("steps_per_s") or 0.0)
         if key not in best or (r.get("steps_per_s") or 0) > (best[key].get("steps_per_s") or 0):
             best[key] = r
-    p, s = PPO_SETTINGS, SAC_SETTINGS
+    p, s, d = PPO_SETTINGS, SAC_SETTINGS, DQN_SETTINGS
     lines = [
         "# Training speed against peers (env steps / s, CPU)",
         "",
@@ -512,6 +579,13 @@ def render(results: list[dict], versions: dict[str, str], quick: bool, seconds: 
         f"(auto, initial α 1, target entropy −|A|), γ {s['gamma']}, τ {s['tau']}, learning_starts "
         f"{s['learning_starts']}, buffer {s['buffer_size']:,}, {s['num_envs']} env, {s['gradient_steps']} "
         f"gradient step per env step, {s['steps']:,} steps",
+        f"- **DQN CartPole-v1** (CleanRL dqn.py, two changes rejax needs): MLP {d['hidden'][0]}×{d['hidden'][1]} "
+        f"{d['activation']} (rejax's fixed size; CleanRL 120×84), {d['num_envs']} envs with one update per vector "
+        f"step (CleanRL: 1 env, an update every 10 steps: the same update-to-data ratio), batch {d['batch_size']}, "
+        f"Adam lr {d['lr']:g}, grad-norm clip {d['max_grad_norm']:g}, γ {d['gamma']}, buffer {d['buffer_size']:,}, "
+        f"learning_starts {d['learning_starts']:,}, hard target update every {d['target_every']} env steps, "
+        f"ε {d['eps_start']:g} → {d['eps_end']:g} over the first {d['exploration_fraction']:.0%}, ½ squared TD "
+        f"error, no double-Q, {d['steps']:,} steps",
         "- env steps/s: after compilation and warm-up (rlkit: chunks after the first; rejax: its compiled `train`, "
         "whole run; SB3 / SBX: from 10 % into the learning phase to the end); best of two for rlkit / rejax PPO "
         "in a full run. vmapped rows: total env steps of all runs / s (short runs: throughput only)",
@@ -520,7 +594,12 @@ def render(results: list[dict], versions: dict[str, str], quick: bool, seconds: 
         "| library | task | env steps/s | compile s | final return | steps |",
         "|---|---|---:|---:|---:|---:|",
     ]
-    task_name = {"ppo": "PPO CartPole", "sac": "SAC Pendulum", "sac-host": "SAC Pendulum"}
+    task_name = {
+        "ppo": "PPO CartPole",
+        "sac": "SAC Pendulum",
+        "sac-host": "SAC Pendulum",
+        "dqn": "DQN CartPole",
+    }
     for key, r in best.items():
         name = task_name[r["task"]]
         others = sorted(repeats[key], reverse=True)[1:]
@@ -561,6 +640,12 @@ def targets(best: dict) -> list[str]:
         out.append(
             f"- SAC on-device, 1 run, vs rejax: rlkit {dev:,.0f} vs rejax {rjs:,.0f} ({dev / rjs:.2f}×)"
         )
+    dqn, rjd = rate("rlkit on-device, 1 run", "dqn"), rate("rejax", "dqn")
+    if dqn and rjd:
+        out.append(
+            f"- DQN on-device, 1 run, vs rejax (issue 11): rlkit {dqn:,.0f} vs rejax {rjd:,.0f} "
+            f"({dqn / rjd:.2f}×)"
+        )
     return out
 
 
@@ -574,6 +659,9 @@ def main(argv: list[str] | None = None) -> str:
         action="store_true",
         help="only the SAC rows, with 64×64 networks: where per-step overhead (not the update's arithmetic) "
         "decides the speed; written to results/peers_small_sac.md",
+    )
+    parser.add_argument(
+        "--dqn", action="store_true", help="only the DQN rows; written to results/peers_dqn.md"
     )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -590,7 +678,7 @@ def main(argv: list[str] | None = None) -> str:
         ("rejax", ["rejax", "gymnax", "jax", "flax", "optax"]),
         ("sbx", ["sbx-rl", "stable-baselines3", "jax", "flax", "gymnasium"]),
         ("sb3", ["stable-baselines3", "torch", "gymnasium"]),
-    ):
+    )[: 1 if args.dqn else 3]:
         python = ensure_venv(peer)
         versions[peer] = pip_versions(python, names) + ", Python 3.11"
     started = time.perf_counter()
@@ -604,7 +692,10 @@ def main(argv: list[str] | None = None) -> str:
             for j in jobs
             if j["task"] in ("sac", "sac-host") and j["label"] in keep
         ]
-    output = args.output or DEFAULT_OUTPUT.with_name("peers_small_sac.md" if args.small_sac else "peers.md")
+    if args.dqn:
+        jobs = [j for j in jobs if j["task"] == "dqn"]
+    name = "peers_small_sac.md" if args.small_sac else "peers_dqn.md" if args.dqn else "peers.md"
+    output = args.output or DEFAULT_OUTPUT.with_name(name)
     for job in jobs:
         r = run_job(job)
         results.append(r)
