@@ -52,6 +52,22 @@ def _example(np):
     }
 
 
+def _batches(num_envs: int) -> list:
+    """8 steps of random items from ``num_envs`` envs, cycled through by the timed adds."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    return [
+        jax.tree.map(
+            lambda x: jnp.asarray(rng.standard_normal((num_envs, *np.shape(x))).astype(np.asarray(x).dtype)),
+            _example(np),
+        )
+        for _ in range(8)
+    ]
+
+
 def _median_time(fn, repeats):
     times = []
     for _ in range(repeats):
@@ -81,18 +97,10 @@ def _make(lib: str, ex, num_envs: int):
 
 def _time_lib(lib: str, num_envs: int, repeats: int, out: dict) -> None:
     import jax
-    import jax.numpy as jnp
     import numpy as np
 
     ex = _example(np)
-    rng = np.random.default_rng(0)
-    data = [
-        jax.tree.map(
-            lambda x: jnp.asarray(rng.standard_normal((num_envs, *np.shape(x))).astype(np.asarray(x).dtype)),
-            ex,
-        )
-        for _ in range(8)
-    ]
+    data = _batches(num_envs)
     state, add, sample = _make(lib, ex, num_envs)
     holder = {"state": state, "i": 0}
     del state
@@ -234,17 +242,8 @@ def _time_vmapped(lib: str, mode: str, data, keys, repeats: int, out: dict) -> N
 
 def _time_sampling(lib: str, repeats: int, out: dict) -> None:
     import jax
-    import jax.numpy as jnp
-    import numpy as np
 
-    rng = np.random.default_rng(0)
-    data = [
-        jax.tree.map(
-            lambda x: jnp.asarray(rng.standard_normal((64, *np.shape(x))).astype(np.asarray(x).dtype)),
-            _example(np),
-        )
-        for _ in range(8)
-    ]
+    data = _batches(64)
     keys = jax.random.split(jax.random.key(0), 16)
     for mode in ("per", "rr") if lib == "rlkit" else ("per",):
         _time_mode(lib, mode, data, keys, repeats, out)

@@ -334,14 +334,14 @@ def _rr_init(geo: _Geometry) -> SamplerState:
     )
 
 
-def _rr_descend(geo: _Geometry, state: SamplerState, epoch, n_written, rank: jax.Array) -> jax.Array:
+def _rr_descend(geo: _Geometry, flags: jax.Array, epoch, n_written, rank: jax.Array) -> jax.Array:
     """The slot of each ``rank`` among the written slots left in ``epoch``, in slot order."""
     idx = jnp.ones(rank.shape, jnp.int32)
     for level in range(1, geo.depth + 1):
         size = geo.leaves >> level
         left = 2 * idx
         base = jnp.clip(n_written - (left - (1 << level)) * size, 0, size)
-        count = state.flags.at[left].get(mode="promise_in_bounds")
+        count = flags.at[left].get(mode="promise_in_bounds")
         here = jnp.where(epoch % 2 == 0, base - count, count)
         go_right = rank >= here
         rank = jnp.where(go_right, rank - here, rank)
@@ -455,7 +455,7 @@ def _rr_draw(
     # in slot order, is found by descending the tree), or m2 of the n of a fresh epoch (a rank is a slot).
     picks = _distinct_ranks(k_pick, jnp.where(ends, m2, B), jnp.where(ends, n, left), B)
     first = _rr_descend(
-        geo, state, epoch, n, jnp.where(ends, jnp.minimum(lane, jnp.maximum(left - 1, 0)), picks)
+        geo, state.flags, epoch, n, jnp.where(ends, jnp.minimum(lane, jnp.maximum(left - 1, 0)), picks)
     )
     j = lane - m1  # position in the rest of the batch
     in_whole = j < whole * n
