@@ -225,6 +225,10 @@ def make_ppo(config: PPOConfig, spec: EnvSpec) -> on_policy.OnPolicyAgent:
     def value(state: PPOState, obs):
         return net.apply(state.params, obs)[2]
 
+    def log_prob_of(state: PPOState, obs, action):
+        pi, log_std, _ = net.apply(state.params, obs)
+        return log_prob(pi, log_std, action)
+
     def loss_fn(params, mb):
         pi, log_std, values = net.apply(params, mb["obs"])  # the MLPs broadcast over the minibatch axis
         logratio = log_prob(pi, log_std, mb["action"]) - mb["log_prob"]
@@ -264,7 +268,7 @@ def make_ppo(config: PPOConfig, spec: EnvSpec) -> on_policy.OnPolicyAgent:
         metrics["learning_rate"] = opt_state.hyperparams["learning_rate"]
         return PPOState(optax.apply_updates(state.params, updates), opt_state), metrics
 
-    return on_policy.OnPolicyAgent("ppo", config, init, act, update, sample=sample, value=value)
+    return on_policy.OnPolicyAgent("ppo", config, init, act, update, log_prob_of, sample=sample, value=value)
 
 
 def make_trainer(config: PPOConfig, env: Environment, params=None) -> Trainer:

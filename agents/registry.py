@@ -6,7 +6,7 @@ Adding an algorithm: write its file (config, losses, update), then one ``registe
 from __future__ import annotations
 
 from agents import dqn, ppo, sac, td3
-from agents.imitation import bc, sqil
+from agents.imitation import airl, bc, dagger, demo_reg, gail, rlpd, sqil
 from agents.skills import diayn
 from rlkit.registry import AgentEntry, register
 
@@ -80,6 +80,57 @@ register(
         validate=sqil.validate,
         inputs=("demos",),
         host_pieces=sqil.host_pieces,
+    )
+)
+for _name, _cls, _make, _trainer, _validate, _host, _what in (
+    ("gail", gail.GAILConfig, gail.make_gail, gail.make_trainer, gail.validate, gail.host_pieces,
+     "GAIL: PPO on a discriminator's reward -log(1 - D(s, a)) against demonstrations (absorbing states)"),
+    ("gail-sac", gail.GAILSACConfig, gail.make_gail_sac, gail.make_trainer_sac, gail.validate_sac,
+     gail.host_pieces_sac, "GAIL with SAC (off-policy, DAC-style): the discriminator's policy rows a recent window"),
+    ("airl", airl.AIRLConfig, airl.make_airl, airl.make_trainer, airl.validate, airl.host_pieces,
+     "AIRL: PPO on the shaped reward f = g(s) + gamma h(s') - h(s) of a discriminator f - log pi"),
+    ("airl-sac", airl.AIRLSACConfig, airl.make_airl_sac, airl.make_trainer_sac, airl.validate_sac,
+     airl.host_pieces_sac, "AIRL with SAC (off-policy): the discriminator's policy rows a recent window"),
+):  # fmt: skip
+    register(AgentEntry(_name, _cls, _make, _trainer, _what, family="imitation", validate=_validate,
+                        inputs=("demos",), host_pieces=_host))  # fmt: skip
+register(
+    AgentEntry(
+        "dagger",
+        dagger.DAggerConfig,
+        dagger.make_dagger,
+        dagger.make_trainer,
+        "DAgger: BC on every visited state labelled by an expert, rolled out by a beta-mixture of expert and learner",
+        family="imitation",
+        validate=dagger.validate,
+        inputs=("expert",),
+        host_pieces=dagger.host_pieces,
+    )
+)
+register(
+    AgentEntry(
+        "rlpd",
+        rlpd.RLPDConfig,
+        rlpd.make_rlpd,
+        rlpd.make_trainer,
+        "RLPD: SAC (10 LayerNorm critics, min over 2, UTD 20) on half demonstrations, half online replay",
+        family="imitation",
+        validate=rlpd.validate,
+        inputs=("demos",),
+        host_pieces=rlpd.host_pieces,
+    )
+)
+register(
+    AgentEntry(
+        "demo-reg",
+        demo_reg.DemoRegConfig,
+        demo_reg.make_demo_reg,
+        demo_reg.make_trainer,
+        "Demonstration-regularized SAC: a BC prior fit by likelihood, KL(pi || pi_BC) in place of the entropy",
+        family="imitation",
+        validate=demo_reg.validate,
+        inputs=("demos",),
+        host_pieces=demo_reg.host_pieces,
     )
 )
 register(

@@ -54,7 +54,7 @@ from envs.core import Environment, EnvSpec
 from envs.spaces import Box
 from rlkit.agent import Agent
 from rlkit.configs import ConfigError, param
-from rlkit.distributions import sample_tanh_gaussian
+from rlkit.distributions import sample_tanh_gaussian, tanh_gaussian_log_prob
 from rlkit.networks import GaussianActor
 from rlkit.off_policy import (
     ActorLossTerm,
@@ -118,8 +118,12 @@ def validate(config: SACConfig, spec: EnvSpec) -> None:
     check_reward_weights(config, spec)
 
 
-def make_sac(config: SACConfig, spec: EnvSpec, *, actor_terms: Sequence[ActorLossTerm] = ()) -> Agent:
-    """``actor_terms``: extra actor-loss terms added to SAC's (``rlkit.off_policy.ActorLossTerm``)."""
+def make_sac(
+    config: SACConfig, spec: EnvSpec, *, actor_terms: Sequence[ActorLossTerm] = (), log_prior=None
+) -> Agent:
+    """``actor_terms``: extra actor-loss terms added to SAC's (``rlkit.off_policy.ActorLossTerm``).
+    ``log_prior(obs, action) -> [B]``: a prior policy's log-density; the entropy term α log π becomes the KL term
+    α (log π − log π_prior) in the actor loss and the soft target alike (demonstration-regularized RL)."""
     space = spec.action_space
     action_size = int(np.prod(space.shape))
     scale = jnp.asarray((space.high - space.low) / 2, jnp.float32)
@@ -173,6 +177,11 @@ def make_sac(config: SACConfig, spec: EnvSpec, *, actor_terms: Sequence[ActorLos
             TermScale.zeros(num_q_out),
         )
 
+    def log_prob(state: SACState, obs, action):
+        mean, log_std = actor_net.apply(state.actor, obs)
+        y = (jnp.reshape(action, mean.shape) - bias) / scale
+        return tanh_gaussian_log_prob(y, mean, log_std) - log_scale
+
     def act(state: SACState, obs, key, mode="explore"):
         if mode == "deterministic":
             mean, _ = actor_net.apply(state.actor, obs)
@@ -196,6 +205,8 @@ def make_sac(config: SACConfig, spec: EnvSpec, *, actor_terms: Sequence[ActorLos
         alpha = jnp.exp(state.log_alpha)
         # ---- CRITIC: soft TD target per term, bootstrapping through truncation
         next_a, next_logp = policy(state.actor, batch["next_obs"], k_next)
+        if log_prior is not None:
+            next_logp = next_logp - log_prior(batch["next_obs"], next_a)
         q_next = min_over_critics(critic_net.apply(state.target_critic, batch["next_obs"], next_a), k_min)
         entropy_share = alpha * next_logp[:, None] / (jnp.sum(weights) if config.multi_critic else 1.0)
         not_done = 1.0 - batch["terminated"].astype(jnp.float32)[:, None]
@@ -218,6 +229,8 @@ def make_sac(config: SACConfig, spec: EnvSpec, *, actor_terms: Sequence[ActorLos
         # ensemble here and keep the pessimistic min, over a random subset, for the target only
         def actor_loss(actor_params):
             a, logp = policy(actor_params, batch["obs"], k_pi)
+            if log_prior is not None:  # the KL to the prior in place of the entropy
+                logp = logp - log_prior(batch["obs"], a)
             qs = critic_net.apply(critic, batch["obs"], a)  # [N, B, K]
             q = jnp.mean(qs, axis=0) if actor_mean else jnp.min(qs, axis=0)  # [B, K]
             if normalize_terms:
@@ -259,13 +272,16 @@ def make_sac(config: SACConfig, spec: EnvSpec, *, actor_terms: Sequence[ActorLos
             "loss/alpha": a_loss,
             "alpha": alpha,
             "q_mean": jnp.mean(q_pred),
-            "entropy": -jnp.mean(logp),
         } | extra_metrics
+        if log_prior is None:
+            metrics["entropy"] = -jnp.mean(logp)
+        else:  # logp holds log π − log π_prior: a one-sample estimate of KL(π ‖ π_prior)
+            metrics["kl_to_prior"] = jnp.mean(logp)
         if config.multi_critic and k > 1:
             metrics |= term_metrics(spec.reward_names, q_pred, target, q_scale)
         return new, metrics
 
-    return Agent("sac", config, init, act, update)
+    return Agent("sac", config, init, act, update, log_prob)
 
 
 def make_trainer(config: SACConfig, env: Environment, params=None) -> Trainer:

@@ -11,7 +11,10 @@ and writes, under ``--out``:
 - ``demos.npz``: everything (``rlkit.buffers.save_npz``; format ``rlkit-demos-v1``): ``T + 1`` observations and
   ``T`` actions / rewards / terminations / truncations per episode and, for JAX-native envs, the env state
   before every action in ``extras["env_state"]`` (nested dicts of arrays, ``[steps, ...]``; turn them back into
-  the env's state with ``rlkit.buffers.datasets.env_state_from_tree``);
+  the env's state with ``rlkit.buffers.datasets.env_state_from_tree``, or reset to them with
+  ``rlkit.resets.ExpertResets``); for Gymnasium envs with ``unwrapped.set_state`` (MuJoCo) the simulator state
+  before every action there instead (``qpos``, ``qvel``, ``time``, ``qacc_warmstart`` as float64 bit patterns; for
+  ``rlkit.resets.GymnasiumExpertResets``);
 - ``minari/``: the same episodes as a Minari dataset ``rlkit/<env>/expert-v0`` (no env states: Minari has no
   place for them), for tools of the Gymnasium ecosystem (``MINARI_DATASETS_PATH=<out>/minari``);
 - ``demos.json``: what was collected and how (env, agent, mode, seed, per-episode returns, shapes).
@@ -253,20 +256,29 @@ def rollout_gymnasium(env, agent, agent_state, *, episodes: int, seed: int, mode
     """``episodes`` complete episodes of ``agent.act`` on a one-copy ``GymnasiumVectorEnv``, stepped on the host;
     episode ``e`` is reset with seed ``seed + e`` and acts with keys folded from ``key(seed)``, ``e`` and the
     step. Returns the per-step arrays of every episode concatenated (``obs`` has ``T + 1`` rows an episode)
-    and ``lengths``."""
+    and ``lengths``; for an env that can restore a simulator state (``rlkit.resets.restore_problem`` is None:
+    MuJoCo's ``set_state``) also ``states``, the simulator state before each action (``rlkit.resets.
+    simulator_state``: ``qpos``, ``qvel``, ``time``, ``qacc_warmstart``, each ``[steps, ...]`` as float64 bit patterns
+    ``uint32[..., 2]``, ``rlkit.resets.stack_simulator_states``)."""
     import jax
+
+    from rlkit.resets import simulator_state, stack_simulator_states
 
     space = env.spec.action_space
     horizon = _time_limit(env.spec, f"gymnasium:{env.id}")
     act = jax.jit(lambda obs, k: _clip(space, agent.act(agent_state, obs, k, mode)))
     key = jax.random.key(seed)
     rows: dict[str, list] = {k: [] for k in ("obs", "actions", "rewards", "terminations", "truncations")}
+    simulator = _simulator(env)
+    states: list[dict[str, np.ndarray]] = []
     lengths = []
     for e in range(episodes):
         obs = env.reset(seed=seed + e)[0]
         episode_key = jax.random.fold_in(key, e)
         rows["obs"].append(obs)
         for t in range(horizon):
+            if simulator is not None:  # the state this action is taken in (the vector env auto-resets after)
+                states.append(simulator_state(simulator))
             action = np.asarray(act(obs, jax.random.fold_in(episode_key, t)))
             next_obs, reward, term, trunc, info = env.step(action[None])
             rows["actions"].append(action)
@@ -283,7 +295,22 @@ def rollout_gymnasium(env, agent, agent_state, *, episodes: int, seed: int, mode
     out = {k: np.stack(v) for k, v in rows.items()}
     out["actions"] = out["actions"].astype(space.dtype)
     out["lengths"] = np.asarray(lengths, np.int64)
+    if simulator is not None:
+        out["states"] = stack_simulator_states(states)  # float64 bit patterns: the store is float32
     return out
+
+
+def _simulator(env):
+    """The one sub-env of a synchronous one-copy ``GymnasiumVectorEnv`` when it can restore a simulator state
+    (``set_state``: Gymnasium's MuJoCo envs), else ``None``: then no states are stored."""
+    from gymnasium.vector import SyncVectorEnv
+
+    from rlkit.resets import restore_problem
+
+    vector = getattr(env, "vector_env", None)
+    if not isinstance(vector, SyncVectorEnv) or len(vector.envs) != 1:
+        return None
+    return vector.envs[0] if restore_problem(vector.envs[0]) is None else None
 
 
 def _dataset_id(env_id: str) -> str:
@@ -378,6 +405,7 @@ def collect(args: CollectArgs) -> dict[str, Any]:
                 env, agent, state, episodes=args.episodes, seed=args.seed, mode=args.mode
             )
         from rlkit.buffers import make_demo_store
+        from rlkit.buffers.datasets import ENV_STATE_KEY
 
         store = make_demo_store(
             rolled["obs"],
@@ -386,6 +414,8 @@ def collect(args: CollectArgs) -> dict[str, Any]:
             rewards=rolled["rewards"],
             terminations=rolled["terminations"],
             truncations=rolled["truncations"],
+            # MuJoCo envs: the simulator state (qpos, qvel, time, qacc_warmstart) before each action
+            extras={ENV_STATE_KEY: rolled["states"]} if "states" in rolled else None,
         )
     else:
         env = envs.make(env_id)
@@ -418,9 +448,14 @@ def collect(args: CollectArgs) -> dict[str, Any]:
         "reward_names": list(spec.reward_names),
         "env_states": store.extras is not None,
         "env_states_note": (
-            "extras/env_state in demos.npz: the env state before each action (not in the Minari copy)"
+            (
+                "extras/env_state in demos.npz: the MuJoCo simulator state (qpos, qvel, time, qacc_warmstart) "
+                "before each action, for rlkit.resets.GymnasiumExpertResets (not in the Minari copy)"
+                if gymnasium_env
+                else "extras/env_state in demos.npz: the env state before each action (not in the Minari copy)"
+            )
             if store.extras is not None
-            else "not stored: Gymnasium envs have no state the device can reset to"
+            else "not stored: this Gymnasium env has no unwrapped.set_state(qpos, qvel) to restore a state with"
         ),
         "minari_dataset_id": dataset_id,
         "jax_version": jax.__version__,

@@ -58,6 +58,13 @@ class RunArgs:
     demos: str = ""
     """demonstrations, for agents that learn from them (bc, sqil): a directory written by `rlkit demos collect`,
     a .npz file or a Minari dataset directory"""
+    expert: str = ""
+    """the expert, for agents that query one (dagger): an agent file written by `rlkit train` (<run
+    dir>/agent.rlkit) acting on this env's observation and action spaces"""
+    expert_resets: float = 0.0
+    """probability that a training episode starts from a state of the demonstrations (--demos, collected with
+    their env states by `rlkit demos collect`; JAX envs, or Gymnasium envs with set_state such as MuJoCo), for
+    any agent ("Inverse RL without RL"); evaluation always starts from the env's own initial states"""
     async_envs: bool = False
     """gymnasium: envs only: step the runs × num_envs sub-envs in worker processes (AsyncVectorEnv) instead of
     one after another in this process — for envs whose step is expensive (MuJoCo)"""
@@ -73,11 +80,16 @@ def _agents() -> dict:
 def _inputs(args: RunArgs, entry, spec) -> dict:
     """The run inputs the agent's trainer takes (``entry.inputs``), loaded and checked against the env; a flag
     for an input the agent does not take is refused rather than ignored."""
-    if args.demos and "demos" not in entry.inputs:
+    if args.demos and "demos" not in entry.inputs and not args.expert_resets:
         takes = sorted(n for n, e in _agents().items() if "demos" in e.inputs)
         raise configs.ConfigError(
             f"--demos {args.demos}: agent {entry.name!r} does not learn from demonstrations (agents that do: "
             f"{takes})"
+        )
+    if args.expert and "expert" not in entry.inputs:
+        takes = sorted(n for n, e in _agents().items() if "expert" in e.inputs)
+        raise configs.ConfigError(
+            f"--expert {args.expert}: agent {entry.name!r} does not query an expert (agents that do: {takes})"
         )
     inputs = {}
     if "demos" in entry.inputs:
@@ -91,19 +103,51 @@ def _inputs(args: RunArgs, entry, spec) -> dict:
         store = load_demos(args.demos)
         check_demos_match(store, spec, need_actions=True, source=args.demos)
         inputs["demos"] = store
+    if "expert" in entry.inputs:
+        from rlkit.export import load_agent
+
+        if not args.expert:
+            raise configs.ConfigError(
+                f"agent {entry.name!r} queries an expert: give --expert PATH (an agent file written by "
+                "`rlkit train`, <run dir>/agent.rlkit)"
+            )
+        try:
+            inputs["expert"] = load_agent(args.expert, spec)
+        except (ValueError, OSError) as err:  # not an agent file, a directory, missing, another env's spaces
+            raise configs.ConfigError(f"--expert: {err}") from None
     return inputs
 
 
-def _fingerprint(inputs: dict) -> dict:
-    """What the run record keeps of its inputs, so a resume with other data under the same path is refused."""
+def _reset_demos(args: RunArgs):
+    """The demonstrations expert-state resets restore states from (``--demos``), refused in one line without."""
+    from rlkit.resets import check_probability
+
+    check_probability(args.expert_resets, "--expert-resets")
+    if not args.demos:
+        raise configs.ConfigError(
+            f"--expert-resets {args.expert_resets}: give --demos PATH, demonstrations with their env states "
+            "(`rlkit demos collect` stores them) to start episodes from"
+        )
+    from rlkit.buffers.datasets import load_demos
+
+    return load_demos(args.demos)
+
+
+def _fingerprint(inputs: dict, args: RunArgs | None = None) -> dict:
+    """What the run record keeps of its inputs, so a resume with other data under the same path is refused: a
+    demonstration store's sizes and the sha256 of its arrays, an expert's agent name and the sha256 of its file."""
     import hashlib
 
     out = {}
-    for name, store in inputs.items():
+    for name, value in inputs.items():
+        if name == "expert":
+            digest = hashlib.sha256(Path(args.expert).read_bytes()).hexdigest()
+            out[name] = {"agent": value[0].name, "sha256": digest}
+            continue
         digest = hashlib.sha256()
-        for leaf in jax.tree.leaves(store):
+        for leaf in jax.tree.leaves(value):
             digest.update(np.ascontiguousarray(np.asarray(leaf)).tobytes())
-        out[name] = {"episodes": store.num_episodes, "steps": store.num_steps, "sha256": digest.hexdigest()}
+        out[name] = {"episodes": value.num_episodes, "steps": value.num_steps, "sha256": digest.hexdigest()}
     return out
 
 
@@ -241,11 +285,22 @@ def run(args: RunArgs, config) -> dict:
         config_record=record,
     )
 
+    reset_demos = _reset_demos(args) if args.expert_resets else None  # expert-state resets start from these
     if args.env.startswith(envs.registry.GYMNASIUM_PREFIX):
         from rlkit.host_loop import train_host
 
         def make_env(n: int):
             return envs.make(args.env, num_envs=n, asynchronous=args.async_envs)
+
+        if args.expert_resets:  # training envs restore demonstration states; evaluation plays the plain env
+            from rlkit.resets import gymnasium_make_env
+
+            common["make_eval_env"], make_env = (
+                make_env,
+                gymnasium_make_env(
+                    args.env, reset_demos, args.expert_resets, asynchronous=args.async_envs
+                ),
+            )
 
         if entry.host_pieces is None:
             raise configs.ConfigError(
@@ -257,24 +312,36 @@ def run(args: RunArgs, config) -> dict:
         if entry.validate is not None:
             entry.validate(config, spec)
         inputs = _inputs(args, entry, spec)
-        record["inputs"] = _fingerprint(inputs)
+        record["inputs"] = _fingerprint(inputs, args) | _fingerprint(
+            {"reset_demos": reset_demos} if args.expert_resets else {}
+        )
         pieces = entry.host_pieces(config, spec, **inputs)
+        # host_pieces may bind the agent to its inputs (dagger's expert rides in its act and update)
+        make_agent = pieces.pop("make_agent", entry.make_agent)
         if entry.condition is not None:  # the same conditioning as on device and in rlkit eval
             prior = entry.condition(config)[0]  # N from each run's config (it may be swept)
             pieces |= {"prior": prior, "resample_every": lambda cfg: entry.condition(cfg)[1]}
         runs = make_runs(config, seeds=args.seeds, sweep=sweep)
         start = time.perf_counter()
-        result = train_host(entry.make_agent, runs, make_env, **pieces, **common)
+        result = train_host(make_agent, runs, make_env, **pieces, **common)
         if entry.condition is not None:  # the agent acts on concat(obs, z): export the spec it was built for
             from rlkit.conditioning import conditioned_spec
 
             spec = conditioned_spec(spec, pieces["prior"])
     else:
         env = envs.make(args.env)
+        if (
+            args.expert_resets
+        ):  # any learner; its evaluation removes the wrapper (rlkit.rollout.evaluation_env)
+            from rlkit.resets import ExpertResets
+
+            env = ExpertResets(env, reset_demos, args.expert_resets)
         if entry.validate is not None:  # the agent against the env first, then its inputs against both
             entry.validate(config, env.spec)
         inputs = _inputs(args, entry, env.spec)
-        record["inputs"] = _fingerprint(inputs)
+        record["inputs"] = _fingerprint(inputs, args) | _fingerprint(
+            {"reset_demos": reset_demos} if args.expert_resets else {}
+        )
         # validates the agent against the env's spaces, reward terms and inputs
         trainer = entry.make_trainer(config, env, **inputs)
         spec = trainer.spec or env.spec

@@ -11,6 +11,10 @@ back because some sampling schemes keep state in it). This module builds them:
 - ``nstep(n)``: uniform rows with n-step targets (``rlkit.buffers.nstep``): ``reward`` the discounted n-step
   return, ``next_obs`` the bootstrap observation and ``discount`` = γ^k (1 − terminated) — a learner that
   finds ``discount`` in its batch bootstraps with it instead of γ (1 − terminated) (DQN);
+- ``recent(window)``: uniform rows among the newest ``window`` online transitions (a recent-policy window);
+- ``with_side_batches(main, name=(source, size))``: the main source's batch plus, under each ``name``, a batch of
+  another source (a learned reward term's own data: an adversarial discriminator's recent generator rows are
+  ``batch["policy"]`` while the learner trains on all of replay);
 - ``demonstrations(store, spec)``: uniform transitions of a read-only ``DemoStore``, shaped like online rows;
 - ``mixture(sources, fraction, reward_by_source=...)``: several sources in every batch at an exact share
   (``rlkit.buffers.mix``: ``round(f·B)`` rows of the first source in every (sub-)batch), the share fixed, read
@@ -70,6 +74,46 @@ def online() -> Source:
             if buffer.sampling == "uniform":
                 return buffer_state, buffer.sample(buffer_state, key, batch_size)
             return _draw(buffer, cfg, buffer_state, key, batch_size, env_steps)
+
+        return sample
+
+    return build
+
+
+def recent(window: int | str) -> Source:
+    """Uniform rows among the newest ``window`` transitions of the online replay (fewer while it holds less);
+    ``window`` a number or the name of a (sweepable) config field."""
+
+    def build(buffer) -> Sample:
+        def sample(cfg, buffer_state, key, batch_size, env_steps):
+            w = getattr(cfg, window) if isinstance(window, str) else window
+            return buffer_state, buffer.sample_recent(buffer_state, key, batch_size, w)
+
+        return sample
+
+    return build
+
+
+def with_side_batches(main: Source, **sides: tuple[Source, int | str]) -> Source:
+    """``main``'s batch plus ``batch[name]``: a batch of ``size`` rows (a number or a static config field) drawn
+    from each side source, for what reads its own data (a reward term's update); the learner sees the main rows.
+    Side sources must not change the buffer state (no prioritised or reshuffled draws)."""
+    for name in sides:
+        if name in ("obs", "action", "reward", "next_obs", "terminated", "truncated", "slot", "weight"):
+            raise ConfigError(f"side batch name {name!r} would replace the batch's own field {name!r}")
+
+    def build(buffer) -> Sample:
+        first = main(buffer)
+        others = {name: (src(buffer), size) for name, (src, size) in sides.items()}
+
+        def sample(cfg, buffer_state, key, batch_size, env_steps):
+            keys = jax.random.split(key, len(others) + 1)
+            buffer_state, batch = first(cfg, buffer_state, keys[0], batch_size, env_steps)
+            batch = dict(batch)
+            for k, (name, (side, size)) in zip(keys[1:], others.items()):
+                n = getattr(cfg, size) if isinstance(size, str) else size
+                batch[name] = side(cfg, buffer_state, k, n, env_steps)[1]
+            return buffer_state, batch
 
         return sample
 

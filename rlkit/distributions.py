@@ -35,6 +35,18 @@ def sample_tanh_gaussian(key, mean, log_std):
     return jnp.tanh(u), gaussian_log_prob(u, mean, log_std) - tanh_log_det_jacobian(u)
 
 
+# A clipped expert's actions lie on the box edge, where atanh(±1) = ±inf: the pre-image is clipped to |y| <= 1 − ε.
+# ε = 1e-6 is ~17 float32 ulps below 1 (rounding cannot reach 1); atanh(1 − ε) ≈ 7.25 keeps log π finite.
+EDGE_EPS = 1e-6
+
+
+def tanh_gaussian_log_prob(y, mean, log_std):
+    """``log p(y)`` of a given ``y`` in [−1, 1] under ``tanh(N(mean, std²))`` (BC's likelihood of demonstrated
+    actions, AIRL's log π of expert actions), edge values pulled in by ``EDGE_EPS``."""
+    u = jnp.arctanh(jnp.clip(y, -1.0 + EDGE_EPS, 1.0 - EDGE_EPS))
+    return gaussian_log_prob(u, mean, log_std) - tanh_log_det_jacobian(u)
+
+
 def categorical_log_prob(logits, action):
     logp = jax.nn.log_softmax(logits)
     return jnp.take_along_axis(logp, action[..., None].astype(jnp.int32), axis=-1)[..., 0]

@@ -443,6 +443,7 @@ def train_host(
     extras: tuple[str, ...] = (),
     prior: Any = None,
     resample_every: int | Callable[[Any], Any] = 0,
+    make_eval_env: Callable[[int], GymnasiumVectorEnv] | None = None,
 ) -> TrainResult:
     """Train every run of ``runs`` on Gymnasium envs made by ``make_env(n)`` (a ``GymnasiumVectorEnv`` of ``n``
     sub-envs: ``len(runs) × config.num_envs`` for training, ``len(runs) × 10`` for evaluation).
@@ -455,7 +456,11 @@ def train_host(
     ``data`` the data source (off-policy learners), ``extras`` the ``info`` entries stored with each transition
     (``"z"``: the conditioning latent; on-policy, for the agent's learned reward terms), ``prior`` a
     ``rlkit.conditioning.Prior`` drawn per episode (and every ``resample_every`` steps when > 0: one N, or
-    ``cfg -> N`` for a swept N), shown to the agent as ``concat(obs, z)`` in training and in evaluation alike."""
+    ``cfg -> N`` for a swept N), shown to the agent as ``concat(obs, z)`` in training and in evaluation alike.
+
+    ``make_eval_env(n)`` makes the evaluation env instead of ``make_env`` (default: ``make_env``): training envs
+    that change where episodes start (``rlkit.resets.gymnasium_make_env``'s expert-state resets, which live inside
+    each sub-env's ``reset()``, so auto-resets use them too) are evaluated on plain ones."""
     if total_steps < 1:
         raise ValueError(f"total_steps must be >= 1, got {total_steps}")
     config, num_runs = runs.config, len(runs)
@@ -601,7 +606,7 @@ def train_host(
                 metrics |= {k: np.mean(np.asarray(v, np.float64), axis=0) for k, v in stacked.items()}
             if eval_every and (c % eval_every == 0 or c == num_chunks):
                 if eval_env is None:
-                    eval_env = make_env(num_runs * EVAL_ENVS_PER_RUN)
+                    eval_env = (make_eval_env or make_env)(num_runs * EVAL_ENVS_PER_RUN)
                 metrics |= evaluate_runs(
                     pieces.policy,
                     config,

@@ -305,7 +305,7 @@ def make_off_policy_trainer(
     function, so that a wrapper's sweepable setting (``Conditioned``'s ``resample_every``) follows the config of
     each run; its spec must not depend on the traced fields."""
     num_envs, chunk_steps = config.num_envs, config.chunk_steps
-    build = rollout_env(env)
+    build, build_eval = rollout_env(env), rollout_env(env, evaluation=True)
     env = build(config)
     spec = env.spec
     params = env.default_params if params is None else params
@@ -415,6 +415,6 @@ def make_off_policy_trainer(
         return state, metrics
 
     def evaluate(cfg, state: OffPolicyState, key):
-        return evaluate_policy(build(cfg), make_agent(cfg, spec), state.agent_state, key, params=params)
+        return evaluate_policy(build_eval(cfg), make_agent(cfg, spec), state.agent_state, key, params=params)
 
     return Trainer(name, init, run_chunk, num_envs * chunk_steps, evaluate, spec=spec)

@@ -48,7 +48,13 @@ from rlkit import running_stats
 from rlkit.agent import Agent
 from rlkit.configs import ConfigError
 from rlkit.evaluation import evaluate_policy
-from rlkit.rollout import episode_metrics, finish_episode_metrics, rollout_extras, wrap_for_rollout
+from rlkit.rollout import (
+    episode_metrics,
+    evaluation_env,
+    finish_episode_metrics,
+    rollout_extras,
+    wrap_for_rollout,
+)
 from rlkit.training import Trainer
 
 NORMALIZE_CLIP = 10.0  # CleanRL: TransformObservation / TransformReward clip to ±10 after normalizing
@@ -67,10 +73,11 @@ class OnPolicyAgent(Agent):
     sample: Callable[..., tuple[jax.Array, jax.Array, jax.Array]] = None
     #: ``(state, obs) -> value [K]``
     value: Callable[..., jax.Array] = None
-    #: optional ``(state, batch, key) -> (state, reward [B, R], metrics)``: learned reward terms label the rollout
-    #: before GAE (``rlkit.rewards``). ``batch`` is the flattened trajectory (B = num_envs · num_steps) with the
-    #: *raw* ``obs`` and ``next_obs`` (the true next state), ``action``, the env's ``reward [B, R_env]``,
-    #: ``terminated``, ``truncated`` and the transition extras.
+    #: optional ``(state, batch, key, obs_fn) -> (state, reward [B, R], metrics)``: learned reward terms label the
+    #: rollout before GAE (``rlkit.rewards``). ``batch`` is the flattened trajectory (B = num_envs · num_steps) with
+    #: the *raw* ``obs`` and ``next_obs`` (the true next state), ``action``, the env's ``reward [B, R_env]``,
+    #: ``terminated``, ``truncated`` and the transition extras; ``obs_fn`` maps a raw observation to what the
+    #: policy sees (the running normalization, when on).
     label: Callable[..., tuple[Any, jax.Array, dict]] | None = None
     #: the R reward terms ``label`` returns, in order (None: the env's own)
     reward_names: tuple[str, ...] | None = None
@@ -235,7 +242,7 @@ def make_on_policy_learner(
         (ret, return_stats), reward = jax.lax.scan(step, (ret, return_stats), (reward, done))
         return reward, ret, return_stats
 
-    def relabel(cfg, agent: OnPolicyAgent, agent_state, traj, key):
+    def relabel(cfg, agent: OnPolicyAgent, agent_state, traj, key, obs_stats):
         """The learned terms' update and rewards on the flattened rollout → ``[T, N, R]``."""
         batch = {
             "obs": traj["raw_obs"],
@@ -243,7 +250,11 @@ def make_on_policy_learner(
             "truncated": jnp.logical_and(traj["done"], jnp.logical_not(traj["terminated"])),
         } | {k_: v for k_, v in traj.items() if k_ not in _TRAJECTORY_ONLY}
         batch = jax.tree.map(lambda x: x.reshape((batch_size,) + x.shape[2:]), batch)
-        agent_state, reward, metrics = agent.label(agent_state, batch, key)
+        if normalize_obs:  # what the policy sees of a raw observation (log π for terms that need the policy)
+            obs_fn = lambda o: running_stats.normalize(obs_stats, o, clip=NORMALIZE_CLIP)  # noqa: E731
+        else:
+            obs_fn = lambda o: o  # noqa: E731
+        agent_state, reward, metrics = agent.label(agent_state, batch, key, obs_fn)
         if reward.shape != (batch_size, terms_spec.num_reward_terms):
             raise ConfigError(
                 f"{agent.name}.label returned rewards of shape {reward.shape}; expected ({batch_size}, "
@@ -324,7 +335,7 @@ def make_on_policy_learner(
         reward = traj["reward"]
         if label:  # LABEL: the learned reward terms, updated on this rollout, then their rewards
             key, label_key = jax.random.split(key)
-            agent_state, reward, metrics = relabel(cfg, agent, agent_state, traj, label_key)
+            agent_state, reward, metrics = relabel(cfg, agent, agent_state, traj, label_key, state.obs_stats)
         reward, ret, return_stats = scale(
             cfg, reward, traj["done"], state.discounted_return, state.return_stats
         )
@@ -417,12 +428,12 @@ def make_on_policy_trainer(
     """The on-device chunk over ``make_on_policy_learner``'s pieces; ``config`` also needs the static
     ``iterations_per_chunk``. ``extras``: ``info`` entries stored with every step for the agent's learned reward
     terms (the conditioning ``z``, ``info["xy"]``)."""
-    spec = env.spec
+    spec, env_in = env.spec, env
     learner = learner_for(make_agent, config, spec, extras)
     space = spec.action_space
     clip = isinstance(space, Box) and space.bounded
-    eval_env = ClipAction(env) if clip else env
-    env = wrap_for_rollout(eval_env)
+    env = wrap_for_rollout(ClipAction(env) if clip else env)
+    eval_env = ClipAction(evaluation_env(env_in)) if clip else evaluation_env(env_in)
     params = env.default_params if params is None else params
     extras = tuple(rollout_extras(env, params, extras))
     num_envs, num_steps = config.num_envs, config.num_steps

@@ -6,6 +6,12 @@ GAIL / AIRL discriminators, optimal-transport rewards)::
     init(key, spec)            -> state
     reward(state, batch)       -> float32[B]
     update(state, batch, key)  -> (state, metrics)
+    update(state, batch, key, log_pi) -> (state, metrics)    # a term with needs_policy=True
+
+A term that needs the learner's current policy (AIRL's discriminator logit f − log π(a|s), on its own expert and
+policy rows) sets ``needs_policy`` and gets ``log_pi(obs, action) -> float[B]``: the base learner's
+``Agent.log_prob`` at its current state, on raw observations (an on-policy learner that normalizes observations
+normalizes them inside ``log_pi`` as its policy does). Its gradient never reaches the policy.
 
 ``with_reward_terms(make_base, make_terms)`` builds an agent whose ``update`` does, per sampled batch:
 
@@ -56,7 +62,8 @@ class RewardTerm:
     name: str
     init: Callable[[jax.Array, EnvSpec], Any]
     reward: Callable[[Any, dict], jax.Array]
-    update: Callable[[Any, dict, jax.Array], tuple[Any, dict]]
+    update: Callable[..., tuple[Any, dict]]
+    needs_policy: bool = False  # update(state, batch, key, log_pi)
 
 
 @struct.dataclass
@@ -95,6 +102,12 @@ def with_reward_terms(
         names = term_names(spec, [t.name for t in terms], keep)
         base = make_base(config, spec.replace(reward_names=names))
         k_env = spec.num_reward_terms
+        for t in terms:
+            if t.needs_policy and base.log_prob is None:
+                raise ConfigError(
+                    f"reward term {t.name!r} needs the learner's log π(a|s) and {base.name} offers none "
+                    "(SAC, PPO and BC do)"
+                )
         identity = not terms and keep  # nothing to add: exactly the base update (same key)
 
         def init(key, spec_=None) -> TermsState:
@@ -106,11 +119,22 @@ def with_reward_terms(
         def act(state: TermsState, obs, key, mode="explore"):
             return base.act(state.base, obs, key, mode)
 
-        def relabel(term_states, batch, keys):
+        def policy_of(base_state, obs_fn=lambda o: o):
+            """``log_pi(obs, action)`` of the base learner at ``base_state``, gradient-free."""
+            if base.log_prob is None:
+                return None
+            return lambda obs, a: jax.lax.stop_gradient(base.log_prob(base_state, obs_fn(obs), a))
+
+        log_prob = None
+        if base.log_prob is not None:
+            log_prob = lambda state, obs, a: base.log_prob(state.base, obs, a)  # noqa: E731
+
+        def relabel(term_states, batch, keys, log_pi):
             """Steps 1–3 (one key per term): ``(new term states, reward [B, R], metrics)``."""
             new_terms, rewards, metrics = [], [], {}
             for term, term_state, k in zip(terms, term_states, keys):
-                term_state, m = term.update(term_state, batch, k)
+                args = (log_pi,) if term.needs_policy else ()
+                term_state, m = term.update(term_state, batch, k, *args)
                 r = jax.lax.stop_gradient(term.reward(term_state, batch))  # with the updated parameters
                 batch_size = jax.tree.leaves(batch["obs"])[0].shape[0]
                 if r.shape != (batch_size,):
@@ -130,16 +154,17 @@ def with_reward_terms(
                 base_state, metrics = base.update(state.base, batch, key)
                 return TermsState(base_state, state.terms), metrics
             keys = jax.random.split(key, len(terms) + 1)
-            new_terms, reward, metrics = relabel(state.terms, batch, keys[1:])
+            new_terms, reward, metrics = relabel(state.terms, batch, keys[1:], policy_of(state.base))
             reward = reward[:, 0] if reward.shape[-1] == 1 else reward
             base_state, base_metrics = base.update(state.base, dict(batch, reward=reward), keys[0])
             return TermsState(base_state, new_terms), base_metrics | metrics
 
         if not isinstance(base, OnPolicyAgent):
-            return Agent(name or base.name, config, init, act, update)
+            return Agent(name or base.name, config, init, act, update, log_prob)
 
-        def label(state: TermsState, batch, key):
-            new_terms, reward, metrics = relabel(state.terms, batch, jax.random.split(key, len(terms)))
+        def label(state: TermsState, batch, key, obs_fn=lambda o: o):
+            keys = jax.random.split(key, len(terms))
+            new_terms, reward, metrics = relabel(state.terms, batch, keys, policy_of(state.base, obs_fn))
             return TermsState(state.base, new_terms), reward, metrics
 
         return OnPolicyAgent(
@@ -148,6 +173,7 @@ def with_reward_terms(
             init,
             act,
             update,
+            log_prob,
             sample=lambda state, obs, key: base.sample(state.base, obs, key),
             value=lambda state, obs: base.value(state.base, obs),
             label=None if identity else label,

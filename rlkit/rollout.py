@@ -26,12 +26,33 @@ def wrap_for_rollout(env: Environment) -> Environment:
     return EpisodeStatistics(AutoReset(FlagNonFinite(env)))
 
 
-def rollout_env(env: Environment | Callable[[Any], Environment]) -> Callable[[Any], Environment]:
-    """``cfg -> wrap_for_rollout(env)`` for an env, or for an env built from the (traced) config."""
+def evaluation_env(env: Environment) -> Environment:
+    """The env evaluation plays: ``env`` without a training-only start distribution — a wrapper that offers
+    ``evaluation_env()`` (``rlkit.resets.ExpertResets``: expert-state resets must never reach evaluation), which
+    must then be the outermost wrapper (anywhere deeper it is refused: it cannot be removed from under another)."""
+    if hasattr(env, "evaluation_env"):
+        return env.evaluation_env()
+    inner = getattr(env, "env", None)
+    while inner is not None:
+        if hasattr(inner, "evaluation_env"):
+            raise ConfigError(
+                f"{type(inner).__name__} changes how training episodes start and must be the outermost wrapper "
+                f"(evaluation removes it); it is inside {env!r}"
+            )
+        inner = getattr(inner, "env", None)
+    return env
+
+
+def rollout_env(
+    env: Environment | Callable[[Any], Environment], *, evaluation: bool = False
+) -> Callable[[Any], Environment]:
+    """``cfg -> wrap_for_rollout(env)`` for an env, or for an env built from the (traced) config; with
+    ``evaluation``, of its ``evaluation_env``."""
+    strip = evaluation_env if evaluation else (lambda e: e)
     if isinstance(env, Environment):
-        wrapped = wrap_for_rollout(env)
+        wrapped = wrap_for_rollout(strip(env))
         return lambda cfg: wrapped
-    return lambda cfg: wrap_for_rollout(env(cfg))
+    return lambda cfg: wrap_for_rollout(strip(env(cfg)))
 
 
 def episode_metrics(done, info, reward_names) -> dict[str, jax.Array]:

@@ -70,6 +70,9 @@ class Trainer:
     headline: str = "episode_return"
     #: the env spec the agent sees (a conditioning wrapper widens the observation); what exports record
     spec: Any = None
+    #: the most env steps one run can take (None: no limit), e.g. DAgger's dataset, which must never overwrite;
+    #: ``train`` refuses a longer ``total_steps`` before compiling
+    max_steps: int | None = None
 
 
 @dataclass
@@ -468,6 +471,12 @@ def train(
     if total_steps < 1:
         raise ValueError(f"total_steps must be >= 1, got {total_steps}")
     num_chunks = -(-total_steps // trainer.steps_per_chunk)
+    if trainer.max_steps is not None and num_chunks * trainer.steps_per_chunk > trainer.max_steps:
+        raise ConfigError(
+            f"{trainer.name}: total_steps = {total_steps} ({num_chunks} chunks of {trainer.steps_per_chunk} env "
+            f"steps) is more than this trainer can take, {trainer.max_steps} env steps (e.g. a dataset that must "
+            "never be overwritten: raise buffer_size)"
+        )
     # first: a run directory that cannot be used is refused before anything compiles
     recorder = RunRecorder.for_runs(
         log_dir,

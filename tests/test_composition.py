@@ -66,7 +66,7 @@ def test_the_docs_and_rlkit_agents_list_every_registered_agent(capsys):
     readme = (ROOT / "README.md").read_text()
     section = readme[readme.index("## Composition") :]
     documented = set(
-        re.findall(r"^\| `([a-z0-9_]+)` \|", section[: section.index("**The extension points")], re.M)
+        re.findall(r"^\| `([a-z0-9_-]+)` \|", section[: section.index("**The extension points")], re.M)
     )
     assert documented == set(registry.entries())
     cli.main(["agents"])

@@ -190,9 +190,16 @@ def check_train(argv: list[str]) -> None:
     from rlkit import registry
 
     entry = registry.get(run_args.agent)
+    wants_demos = (
+        "demos" in entry.inputs or run_args.expert_resets > 0
+    )  # resets start from demonstration states
     require(
-        bool(run_args.demos) == ("demos" in entry.inputs),
-        f"--agent {entry.name} {'needs' if 'demos' in entry.inputs else 'takes no'} --demos",
+        bool(run_args.demos) == wants_demos,
+        f"--agent {entry.name} {'needs' if wants_demos else 'takes no'} --demos",
+    )
+    require(
+        bool(run_args.expert) == ("expert" in entry.inputs),
+        f"--agent {entry.name} {'needs' if 'expert' in entry.inputs else 'takes no'} --expert",
     )
     if run_args.env.startswith(envs.registry.GYMNASIUM_PREFIX):
         import gymnasium

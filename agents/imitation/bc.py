@@ -35,9 +35,6 @@ from rlkit.offline import make_offline_trainer
 from rlkit.training import Trainer
 
 POLICIES = ("tanh_gaussian", "gaussian")
-# A clipped expert's actions lie on the box edge, where atanh(±1) = ±inf: the pre-image is clipped to |y| <= 1 − ε.
-# ε = 1e-6 is ~17 float32 ulps below 1 (rounding cannot reach 1); atanh(1 − ε) ≈ 7.25 keeps log π finite.
-EDGE_EPS = 1e-6
 
 
 @struct.dataclass
@@ -107,8 +104,7 @@ def make_bc(config: BCConfig, spec: EnvSpec) -> Agent:
         if not squash:
             logp = dist.gaussian_log_prob(y, mean, log_std) - log_scale
             return logp, dist.gaussian_entropy(log_std) + log_scale
-        u = jnp.arctanh(jnp.clip(y, -1.0 + EDGE_EPS, 1.0 - EDGE_EPS))
-        logp = dist.gaussian_log_prob(u, mean, log_std) - dist.tanh_log_det_jacobian(u) - log_scale
+        logp = dist.tanh_gaussian_log_prob(y, mean, log_std) - log_scale
         return logp, -(dist.sample_tanh_gaussian(key, mean, log_std)[1] - log_scale)
 
     def loss_fn(actor, batch, key):
@@ -138,7 +134,10 @@ def make_bc(config: BCConfig, spec: EnvSpec) -> Agent:
         updates, opt = tx.update(grads, state.opt, state.actor)
         return BCState(optax.apply_updates(state.actor, updates), opt), metrics
 
-    return Agent("bc", config, init, act, update)
+    def log_prob(state: BCState, obs, action):
+        return log_prob_entropy(state.actor, obs, action, jax.random.key(0))[0]  # the entropy part is unused
+
+    return Agent("bc", config, init, act, update, log_prob)
 
 
 def make_trainer(config: BCConfig, env: Environment, params=None, *, demos: DemoStore) -> Trainer:

@@ -46,6 +46,7 @@ class ReplayBuffer:
     add_chunk(state, chunk) -> state                           chunk leaves [L, num_envs, ...]
     end_episodes(state) -> state                               cut every env's running episode here
     sample(state, key, batch_size) -> item batch               leaves [batch_size, ...]
+    sample_recent(state, key, batch_size, window) -> item batch   uniform over the newest ``window`` items
     sample_nstep(state, key, batch_size, n, gamma) -> NStepSample
     sample_sequences(state, key, batch_size, length) -> SequenceSample
     sample_goals(state, key, batch_size, mixture) -> GoalSample
@@ -62,6 +63,7 @@ class ReplayBuffer:
     add_chunk: Callable[..., ReplayState]
     end_episodes: Callable[..., ReplayState]
     sample: Callable[..., Any]
+    sample_recent: Callable[..., Any]
     sample_nstep: Callable[..., nstep.NStepSample]
     sample_sequences: Callable[..., sequences.SequenceSample]
     sample_goals: Callable[..., relabel.GoalSample]
@@ -151,6 +153,7 @@ def make_replay_buffer(
         add_chunk=add_chunk,
         end_episodes=p(ring.end_episodes, layout),
         sample=p(ring.sample, layout),
+        sample_recent=p(ring.sample_recent, layout),
         sample_nstep=p(nstep.sample_nstep, layout, reward_field=reward_field, next_obs_field=next_obs_field),
         sample_sequences=p(sequences.sample_sequences, layout),
         sample_goals=p(relabel.sample_goals, layout, obs_field=obs_field, next_obs_field=next_obs_field),

@@ -219,6 +219,18 @@ def sample_positions(
     return flat // layout.num_envs, flat % layout.num_envs
 
 
+def sample_recent(
+    layout: RingLayout, state: ReplayState, key: jax.Array, batch_size: int, window: int
+) -> Any:
+    """Uniform over the newest ``window`` items (all envs' newest ``ceil(window / E)`` rows; fewer while the
+    buffer holds less): a small recent-policy window, e.g. an adversarial imitation discriminator's generator
+    samples (imitation keeps the last 512). Leaves ``[batch_size, ...]``."""
+    rows = jnp.minimum(state.count, -(-window // layout.num_envs))
+    flat = jax.random.randint(key, (batch_size,), 0, jnp.maximum(rows, 1) * layout.num_envs, dtype=jnp.int32)
+    q = state.count - jnp.maximum(rows, 1) + flat // layout.num_envs
+    return gather(layout, state, state.data, jnp.maximum(q, 0), flat % layout.num_envs)
+
+
 def episode_last(layout: RingLayout, state: ReplayState, q: jax.Array, env: jax.Array) -> jax.Array:
     """Last logical row of the episode containing ``(q, env)`` that is in the buffer (binary search on ids).
 
