@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint lock bench-envs bench-buffers bench-peers bench-dqn bench-host bench-composition reproduce reproduce-composition reproduce-replay multi-critic clean
+.PHONY: run test lint lock bench-envs bench-buffers bench-peers bench-dqn bench-host bench-composition bench-imitation reproduce reproduce-composition reproduce-replay reproduce-imitation multi-critic clean
 
 # constraints.txt pins every dependency to the versions the suite was last run with (regenerate it with
 # `make lock` after changing dependencies), so a fresh machine and CI install exactly what was tested.
@@ -56,6 +56,14 @@ reproduce-replay: $(PY)
 
 bench-composition: $(PY)
 	$(PY) -m experiments.benchmarks.composition
+
+reproduce-imitation: $(PY)
+	$(PY) -m experiments.reproduce.imitation
+
+# imitation (PyTorch + SB3) in its own venv, built by the script; demos from `rlkit demos collect` (DEMOS=dir)
+bench-imitation: $(PY)
+	$(PY) -m experiments.benchmarks.imitation_peers --env Pendulum-v1 --demos $(DEMOS) --steps 200000 \
+	  --bc-steps 20000 --seeds 3 --out experiments/benchmarks/results/imitation_pendulum.json
 
 multi-critic: $(PY)
 	$(PY) -m experiments.multi_critic_push2d

@@ -101,7 +101,9 @@ def _inputs(args: RunArgs, entry, spec) -> dict:
                 "`rlkit demos collect`, a .npz file or a Minari dataset directory)"
             )
         store = load_demos(args.demos)
-        check_demos_match(store, spec, need_actions=True, source=args.demos)
+        check_demos_match(
+            store, spec, need_actions=False, source=args.demos
+        )  # whether actions: the agent says
         inputs["demos"] = store
     if "expert" in entry.inputs:
         from rlkit.export import load_agent
@@ -297,9 +299,7 @@ def run(args: RunArgs, config) -> dict:
 
             common["make_eval_env"], make_env = (
                 make_env,
-                gymnasium_make_env(
-                    args.env, reset_demos, args.expert_resets, asynchronous=args.async_envs
-                ),
+                gymnasium_make_env(args.env, reset_demos, args.expert_resets, asynchronous=args.async_envs),
             )
 
         if entry.host_pieces is None:
