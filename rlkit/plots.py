@@ -117,20 +117,25 @@ def plot_learning_curve_panels(
     xlabel: str = "env steps",
     ylabel: str = "episode return",
     columns: int | None = None,
+    xscale: str = "linear",
 ) -> str:
     """Write a PNG with one panel per entry of ``panels`` (``title -> curves``, drawn as in
-    ``plot_learning_curves``), in a grid of ``columns`` panels per row (default: one row)."""
+    ``plot_learning_curves``), in a grid of ``columns`` panels per row (default: one row); ``xscale="log"`` for
+    budgets that differ by orders of magnitude."""
     columns = len(panels) if columns is None else max(1, min(columns, len(panels)))
     rows = -(-len(panels) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(6 * columns, 4 * rows), dpi=120, squeeze=False)
     for ax in axes.flat[len(panels) :]:
         ax.set_visible(False)
     for ax, (title, curves) in zip(axes.flat, panels.items()):
-        for label, (steps, values) in curves.items():
+        many = len(curves) > 10  # past the default cycle's 10 colours, tab20's distinct ones
+        for i, (label, (steps, values)) in enumerate(curves.items()):
             mean, lo, hi = mean_ci(values)
             n = np.atleast_2d(values).shape[0]
-            (line,) = ax.plot(steps, mean, label=f"{label} (n={n})")
+            color = plt.cm.tab20(i % 20) if many else None
+            (line,) = ax.plot(steps, mean, label=f"{label} (n={n})", color=color)
             ax.fill_between(steps, lo, hi, color=line.get_color(), alpha=0.25, linewidth=0)
+        ax.set_xscale(xscale)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         if title:

@@ -48,6 +48,32 @@ def test_a_zero_log_prior_is_sac_exactly():
     assert float(ma["entropy"]) == -float(mb["kl_to_prior"])
 
 
+def test_a_constant_log_prior_shifts_the_soft_target_by_gamma_alpha_c():
+    """log π_prior = c enters the target as + γ α c (per not-terminated row) and leaves the actor's gradient alone:
+    the hooked update equals plain SAC's on rewards r + γ α c (the prior is in the target, not only the actor)."""
+    config, c = sac.SACConfig(hidden_sizes=(8,), init_alpha=0.3, autotune=False), 2.5
+    plain = sac.make_sac(config, PEND.spec)
+    hooked = sac.make_sac(config, PEND.spec, log_prior=lambda obs, a: jnp.full(obs.shape[0], c))
+    state = plain.init(jax.random.key(0))
+    k = jax.random.split(jax.random.key(1), 4)
+    batch = {
+        "obs": jax.random.normal(k[0], (32, 3)),
+        "action": jax.random.uniform(k[1], (32, 1), minval=-2, maxval=2),
+        "reward": jax.random.normal(k[2], (32,)),
+        "next_obs": jax.random.normal(k[3], (32, 3)),
+        "terminated": jnp.arange(32) % 4 == 0,
+    }
+    shifted = dict(batch, reward=batch["reward"] + config.gamma * 0.3 * c * (1.0 - batch["terminated"]))
+    a, _ = jax.jit(hooked.update)(state, batch, jax.random.key(2))
+    b, _ = jax.jit(plain.update)(state, shifted, jax.random.key(2))
+    # the networks (the temperature's optimizer state follows log π − c, unused with autotune off)
+    for x, y in zip(
+        jax.tree.leaves((a.actor, a.critic, a.target_critic)),
+        jax.tree.leaves((b.actor, b.critic, b.target_critic)),
+    ):
+        np.testing.assert_allclose(np.asarray(x, np.float64), np.asarray(y, np.float64), rtol=2e-5, atol=2e-6)
+
+
 def test_demo_reg_fits_its_prior_in_init(demos):
     """The prior in each run's state imitates the demonstrations (BC, by likelihood) before any env step."""
     config = demo_reg.DemoRegConfig(hidden_sizes=(64, 64), prior_steps=1500)

@@ -159,17 +159,21 @@ JAX_TWINS = {"Pendulum-v1": "pendulum", "CartPole-v1": "cartpole"}  # Gymnasium 
 
 
 def rlkit_settings(algo: str, n_envs: int) -> tuple[str, dict]:
-    """rlkit's agent and config changes matching the peer's ``scripts`` preset: PPO with 8 envs × 256 steps
-    (2048 per round), minibatch 64, 10 epochs, lr 3e-4, no entropy bonus, 32×32 policy; the discriminator takes
-    4 steps of 1024 expert + 1024 policy rows per round, on the round's rollout; BC batch 32, lr 4e-4, L2 3e-5."""
+    """rlkit's agent and config for the peer's run, at the peer's rollout shape: BC with the peer's ``scripts``
+    settings (batch 32, lr 4e-4, L2 3e-5, 32×32); GAIL / AIRL with rlkit's continuous PPO defaults
+    (``ppo.continuous_config``: 64×64, observation and reward normalization, 10 epochs of 32 minibatches, lr 3e-4)
+    at 8 envs × 256 steps = 2048 per round as the peer, and the discriminator's defaults (64×64, 4 steps of 256 +
+    256 rows per round). Both measured (Pendulum-v1, 204,800 env steps): the peer's PPO settings translated
+    (32×32, no normalization) gave rlkit's GAIL 0.38 and AIRL −0.28 on seed 0; these give GAIL −0.04 ± 0.18 and
+    AIRL 0.14 ± 0.25 over 2 seeds — neither matches the peer's PPO-GAIL (0.97) at this budget (README)."""
     if algo == "bc":
         return "bc", dict(
             hidden_sizes=(32, 32), batch_size=32, learning_rate=4e-4, l2_weight=3e-5, chunk_updates=1000
         )
-    ppo = dict(num_envs=n_envs, num_steps=2048 // n_envs, num_minibatches=32, update_epochs=10, learning_rate=3e-4,
-               ent_coef=0.0, hidden_sizes=(32, 32), anneal_lr=False, iterations_per_chunk=5)  # fmt: skip
-    disc = dict(disc_hidden_sizes=(32, 32), disc_batch_size=1024, disc_steps=4)
-    return algo, ppo | disc
+    from agents import ppo
+
+    base = {f: getattr(ppo.continuous_config(), f) for f in ppo.PPOConfig.__dataclass_fields__}
+    return algo, base | dict(num_envs=n_envs, num_steps=2048 // n_envs, iterations_per_chunk=5)
 
 
 def rlkit_worker(job: dict) -> dict:

@@ -70,14 +70,16 @@ SETTINGS = {
             10_000,
             1,
         ),  # fmt: skip
-        ("sac", SAC_SMALL, 20_000, 2),
-        ("sqil", SAC_SMALL, 20_000, 2),
+        ("sac", SAC_SMALL, 20_000, 1),  # evaluated every chunk, as rlpd and demo-reg: steps to 0.9 compared
+        ("sqil", SAC_SMALL, 20_000, 1),
         ("rlpd", SAC_SMALL | dict(updates_per_step=10), 10_000, 1),
-        ("demo-reg", SAC_SMALL, 20_000, 2),
+        ("demo-reg", SAC_SMALL, 20_000, 1),
         ("gail-sac", SAC_SMALL | dict(disc_gp_weight=10.0), 40_000, 4),
         ("airl-sac", SAC_SMALL | dict(disc_gp_weight=10.0), 40_000, 4),
+        ("airl-sac:state-only", SAC_SMALL | dict(disc_gp_weight=10.0, airl_state_only=True), 40_000, 4),
         ("gail", PPO_CONT | dict(iterations_per_chunk=5), 245_760, 2),
         ("airl", PPO_CONT | dict(iterations_per_chunk=5), 245_760, 2),
+        ("airl:state-only", PPO_CONT | dict(iterations_per_chunk=5, airl_state_only=True), 245_760, 2),
     ],
     "cartpole": [
         ("bc", dict(chunk_updates=1000), 20_000, 2),
@@ -95,7 +97,9 @@ SETTINGS = {
             2,
         ),  # fmt: skip
         ("gail", dict(), 512_000, 5),
+        ("gail:no-absorbing", dict(absorbing=False), 204_800, 2),  # the survival bias left in, as an ablation
         ("airl", dict(), 204_800, 2),
+        ("airl:state-only", dict(airl_state_only=True), 204_800, 2),
     ],
 }
 
@@ -139,7 +143,7 @@ def make_expert(env_id: str, work: Path) -> dict:
 def run_cell(env_id: str, algo: str, n_demos: int, expert: dict, seeds: int) -> dict:
     env = envs.make(env_id)
     changes, steps, every = next((c, s, e) for a, c, s, e in SETTINGS[env_id] if a == algo)
-    entry = registry.get(algo)
+    entry = registry.get(algo.split(":")[0])  # "agent:variant" names an ablation of the agent's defaults
     fields = {f.name for f in dataclasses.fields(entry.config_cls)}
     config = entry.config_cls(**{k: v for k, v in changes.items() if k in fields})
     inputs = {}
@@ -163,7 +167,7 @@ def run_cell(env_id: str, algo: str, n_demos: int, expert: dict, seeds: int) -> 
     return {
         "env": env_id, "algo": algo, "demos": n_demos, "seeds": seeds, "budget": steps, "wall_s": wall,
         "steps": xs, "scores": scores.tolist(), "final_return": np.asarray(points[-1]["eval_return"]).tolist(),
-        "x": "gradient steps" if entry.loop == "offline" else "env steps",
+        "x": "gradient steps" if entry.loop == "offline" else "env steps", "uses_demos": "demos" in entry.inputs,
     }  # fmt: skip
 
 
@@ -185,7 +189,12 @@ def render(cells: list[dict], experts: dict) -> str:
         final = np.asarray(c["scores"])[:, -1]
         ci = format_ci(*bootstrap_ci(final, iqm)) + " (" + ", ".join(f"{v:.2f}" for v in final) + ")"
         reach = steps_to(c)
-        lines.append(f"| {c['env']} | {c['algo']} | {c['demos']} | {c['seeds']} | {c['budget']:,} {c['x']} | {ci} | "
+        demos = (
+            c["demos"]
+            if c.get("uses_demos", registry.get(c["algo"].split(":")[0]).inputs == ("demos",))
+            else "—"
+        )
+        lines.append(f"| {c['env']} | {c['algo']} | {demos} | {c['seeds']} | {c['budget']:,} {c['x']} | {ci} | "
                      f"{'never' if reach == np.inf else f'{reach:,.0f}'} | {c['wall_s']:.0f} |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
@@ -197,7 +206,7 @@ def figure(cells: list[dict], path: Path) -> None:
         panel[c["algo"] + (" (gradient steps)" if c["x"] == "gradient steps" else "")] = (
             np.asarray(c["steps"]), np.asarray(c["scores"])
         )  # fmt: skip
-    plot_learning_curve_panels(panels, path, ylabel="normalized score", columns=2)
+    plot_learning_curve_panels(panels, path, ylabel="normalized score", columns=2, xscale="log")
 
 
 def main(argv=None) -> str:
@@ -224,9 +233,12 @@ def main(argv=None) -> str:
             for algo in a.algos.split(",") if a.algos else algos:
                 if algo not in algos:
                     continue
-                for n in map(int, a.demos.split(",")):
+                counts = sorted(map(int, a.demos.split(",")))
+                if "demos" not in registry.get(algo.split(":")[0]).inputs:
+                    counts = counts[-1:]  # DAgger (an expert to query) and plain SAC read no demonstrations
+                for n in counts:
                     cell = run_cell(env_id, algo, n, experts[env_id], a.seeds)
-                    (CELLS / f"{env_id}-{algo}-{n}.json").write_text(json.dumps(cell))
+                    (CELLS / f"{env_id}-{algo.replace(':', '+')}-{n}.json").write_text(json.dumps(cell))
                     print(render([cell], {env_id: experts[env_id]}).splitlines()[-1], flush=True)
     cells = [json.loads(f.read_text()) for f in sorted(CELLS.glob("*-*-*.json"))]
     table = render(cells, experts)
