@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint lock bench-envs bench-buffers bench-peers bench-dqn bench-host bench-composition bench-imitation reproduce reproduce-composition reproduce-replay reproduce-imitation multi-critic clean
+.PHONY: run test lint lock bench-envs bench-buffers bench-peers bench-dqn bench-host bench-composition bench-imitation bench-imitation-mujoco reproduce reproduce-composition reproduce-replay reproduce-imitation reproduce-imitation-mujoco multi-critic clean
 
 # constraints.txt pins every dependency to the versions the suite was last run with (regenerate it with
 # `make lock` after changing dependencies), so a fresh machine and CI install exactly what was tested.
@@ -60,10 +60,21 @@ bench-composition: $(PY)
 reproduce-imitation: $(PY)
 	$(PY) -m experiments.reproduce.imitation
 
+# the MuJoCo envs through the host loop: installs the mujoco extra into the venv first
+reproduce-imitation-mujoco: $(PY)
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[mujoco]"
+	$(PY) -m experiments.reproduce.imitation --envs InvertedPendulum-v5,InvertedDoublePendulum-v5
+
 # imitation (PyTorch + SB3) in its own venv, built by the script; demos from `rlkit demos collect` (DEMOS=dir)
 bench-imitation: $(PY)
-	$(PY) -m experiments.benchmarks.imitation_peers --env Pendulum-v1 --demos $(DEMOS) --steps 200000 \
+	$(PY) -m experiments.benchmarks.imitation_peers --env Pendulum-v1 --demos $(DEMOS) --steps 204800 \
 	  --bc-steps 20000 --seeds 3 --out experiments/benchmarks/results/imitation_pendulum.json
+
+# the same through rlkit's Gymnasium host loop on a MuJoCo env (DEMOS: InvertedPendulum demonstrations)
+bench-imitation-mujoco: $(PY)
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[mujoco]"
+	$(PY) -m experiments.benchmarks.imitation_peers --env InvertedPendulum-v4 --demos $(DEMOS) --steps 204800 \
+	  --bc-steps 20000 --algos bc,gail --seeds 2 --out experiments/benchmarks/results/imitation_inverted_pendulum.json
 
 multi-critic: $(PY)
 	$(PY) -m experiments.multi_critic_push2d

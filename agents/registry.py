@@ -66,7 +66,9 @@ register(
         loop="offline",
         validate=bc.validate,
         inputs=("demos",),
-        host_note="BC trains offline on JAX envs; evaluate a BC agent on a Gymnasium env with rlkit eval --env",
+        host_note="BC trains offline: from the CLI on a JAX env; on a Gymnasium env's demos from Python "
+        "(bc.make_trainer(config, spec, demos=...), then rlkit.host_loop.evaluate_host); evaluate a BC agent "
+        "on a Gymnasium env with rlkit eval --env",
     )
 )
 register(

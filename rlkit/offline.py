@@ -48,6 +48,26 @@ from rlkit.training import Trainer
 Sampler = Callable[[Any, jax.Array, int], Any]
 
 
+def fit(
+    agent: Agent,
+    agent_state: Any,
+    sample: Callable[[jax.Array, int], Any],
+    key: jax.Array,
+    *,
+    steps: int,
+    batch_size: int,
+) -> tuple[Any, dict[str, jax.Array]]:
+    """``steps`` (static) gradient steps of ``agent.update``, each on ``sample(key, batch_size)``, as one
+    ``lax.scan``: the updated state and each step's metrics (leading axis ``steps``). The chunk of every offline
+    learner, and a prior fitted inside another agent's ``init`` (``agents.imitation.demo_reg``)."""
+
+    def one_update(state, k):
+        sample_key, learn_key = jax.random.split(k)
+        return agent.update(state, sample(sample_key, batch_size), learn_key)
+
+    return jax.lax.scan(one_update, agent_state, jax.random.split(key, steps))
+
+
 @struct.dataclass
 class OfflineState:
     key: jax.Array
@@ -57,7 +77,7 @@ class OfflineState:
 
 def make_offline_trainer(
     name: str,
-    env: Environment,
+    env: Environment | EnvSpec,
     make_agent: Callable[[Any, EnvSpec], Agent],
     config: Any,
     sample: Sampler,
@@ -68,35 +88,42 @@ def make_offline_trainer(
     """A ``Trainer`` of ``config.chunk_updates`` gradient steps per chunk on batches of ``config.batch_size``
     (both static fields of ``config``), evaluated in ``env`` (a JAX-native, time-limited env; ``params``:
     its params, default ``env.default_params``). ``make_agent(cfg, spec)`` is called inside the traced
-    functions so sweepable fields of ``cfg`` may be traced (one program for a whole sweep)."""
-    if not isinstance(env, Environment):
+    functions so sweepable fields of ``cfg`` may be traced (one program for a whole sweep).
+
+    ``env`` may instead be an ``EnvSpec`` — a Gymnasium env's (``envs.make("gymnasium:Hopper-v5").spec``), which
+    cannot be stepped inside a compiled program: the trainer then has no ``evaluate`` (``train`` refuses
+    ``eval_every > 0``) and the trained agent is evaluated on the host (``rlkit.host_loop.evaluate_host``)."""
+    if isinstance(env, EnvSpec):
+        spec = env
+    elif not isinstance(env, Environment):
         raise ConfigError(
             f"{name}: offline training evaluates in a JAX-native env (envs.make('pendulum'), ...); got "
             f"{type(env).__name__}, which steps on the host"
         )
-    if not env.spec.max_episode_steps:
+    elif not env.spec.max_episode_steps:
         raise ConfigError(
             f"{name}: evaluation needs a time-limited env; {env.spec.id} has no max_episode_steps "
             "(envs.make wraps JAX-native envs in TimeLimit)"
         )
+    else:
+        spec = env.spec
     chunk_updates, batch_size = int(config.chunk_updates), int(config.batch_size)
-    spec = env.spec
-    params = env.default_params if params is None else params
+    if not isinstance(env, EnvSpec):
+        params = env.default_params if params is None else params
 
     def init(cfg, key) -> OfflineState:
         key, agent_key = jax.random.split(key)
         return OfflineState(key, make_agent(cfg, spec).init(agent_key), jnp.zeros((), jnp.int32))
 
     def run_chunk(cfg, state: OfflineState) -> tuple[OfflineState, dict[str, jax.Array]]:
-        agent = make_agent(cfg, spec)
-
-        def one_update(agent_state, k):
-            sample_key, learn_key = jax.random.split(k)
-            return agent.update(agent_state, sample(cfg, sample_key, batch_size), learn_key)
-
         key, chunk_key = jax.random.split(state.key)
-        agent_state, updates = jax.lax.scan(
-            one_update, state.agent_state, jax.random.split(chunk_key, chunk_updates)
+        agent_state, updates = fit(
+            make_agent(cfg, spec),
+            state.agent_state,
+            lambda k, b: sample(cfg, k, b),
+            chunk_key,
+            steps=chunk_updates,
+            batch_size=batch_size,
         )
         # a non-finite loss is counted, not only averaged (a mean would also be NaN, but the count says how many)
         metrics = {k: jnp.mean(v, axis=0) for k, v in updates.items()}
@@ -115,4 +142,6 @@ def make_offline_trainer(
             env, agent, state.agent_state, key, params=params, num_episodes=num_eval_episodes
         )
 
+    if isinstance(env, EnvSpec):
+        return Trainer(name, init, run_chunk, chunk_updates, None, headline="updates", spec=spec)
     return Trainer(name, init, run_chunk, chunk_updates, evaluate, headline="eval_return")

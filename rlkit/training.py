@@ -477,6 +477,12 @@ def train(
             f"steps) is more than this trainer can take, {trainer.max_steps} env steps (e.g. a dataset that must "
             "never be overwritten: raise buffer_size)"
         )
+    if eval_every and trainer.evaluate is None:
+        raise ConfigError(
+            f"{trainer.name}: eval_every = {eval_every}, but this trainer has no evaluation (an offline learner "
+            "on a Gymnasium env's spec: evaluate the trained agent with rlkit.host_loop.evaluate_host); "
+            "use eval_every = 0"
+        )
     # first: a run directory that cannot be used is refused before anything compiles
     recorder = RunRecorder.for_runs(
         log_dir,

@@ -100,6 +100,21 @@ def test_absorbing_states_value_termination(pend_demos):
     np.testing.assert_array_equal(off.reward(state, batch), off.reward(state, alive))
 
 
+@pytest.mark.parametrize("kind", ["gail", "airl"])
+def test_absorbing_logit_is_the_fixed_horizon_occupancy_ratio(pend_demos, kind):
+    """r(s_a) from log(p_E(s_a) / p_π(s_a)), p = s_a's occupancy over the time limit H: the expert never
+    terminates (p_E = 1e-3), the policy's rate after one update of all-terminated rows is 0.1 (the moving average),
+    so its episodes last 10 of H = 200 steps and p_π = 190/200 + 1e-3. (DAC's per-row mass c/(1 + c) would give
+    a logit of −4.5, not −6.86.)"""
+    _, term = _term(kind, pend_demos)
+    state = term.init(jax.random.key(0), PEND.spec)
+    args = (_zero_log_pi,) if term.needs_policy else ()
+    _, m = jax.jit(lambda s: term.update(s, _policy_rows(terminated=True), jax.random.key(0), *args))(state)
+    logit = np.log(1e-3 / (190 / 200 + 1e-3))
+    want = logit if kind == "airl" else np.log1p(np.exp(logit))
+    np.testing.assert_allclose(float(m["reward_absorbing"]), want, rtol=1e-5)
+
+
 def test_airl_reads_the_learners_current_log_prob(pend_demos):
     """The composed update hands the term log π of the base learner at its current state (the term's metric)."""
     seen = {}

@@ -266,3 +266,20 @@ def test_every_chunk_draws_fresh_batches(pendulum_demos):
     result = train(trainer, make_runs(config), total_steps=4, console=False)
     losses = [float(m["loss/bc"][0]) for m in result.history]
     assert len(set(losses)) == 4, losses
+
+
+def test_bc_on_an_env_spec_trains_as_on_the_env_and_refuses_in_loop_evaluation(pendulum_demos):
+    # a Gymnasium env's demos: BC trains on its spec (no env inside the compiled chunk) and is evaluated on the host
+    env = envs.make("pendulum")
+    config = bc.BCConfig(hidden_sizes=(8,), batch_size=32, chunk_updates=20)
+    runs = make_runs(config, seeds=2)
+    on_env = train(bc.make_trainer(config, env, demos=pendulum_demos), runs, total_steps=40, console=False)
+    trainer = bc.make_trainer(config, env.spec, demos=pendulum_demos)
+    assert trainer.evaluate is None and trainer.spec == env.spec
+    on_spec = train(trainer, runs, total_steps=40, console=False)
+    for x, y in zip(jax.tree.leaves(on_env.state.agent_state), jax.tree.leaves(on_spec.state.agent_state)):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    with pytest.raises(
+        ConfigError, match=r"bc: eval_every = 1, but this trainer has no evaluation .*eval_every = 0"
+    ):
+        train(trainer, runs, total_steps=40, eval_every=1, console=False)

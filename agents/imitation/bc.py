@@ -140,9 +140,10 @@ def make_bc(config: BCConfig, spec: EnvSpec) -> Agent:
     return Agent("bc", config, init, act, update, log_prob)
 
 
-def make_trainer(config: BCConfig, env: Environment, params=None, *, demos: DemoStore) -> Trainer:
-    """BC on ``demos`` (transitions drawn uniformly), evaluated deterministically in ``env``."""
-    validate(config, env.spec, demos)
+def make_trainer(config: BCConfig, env: Environment | EnvSpec, params=None, *, demos: DemoStore) -> Trainer:
+    """BC on ``demos`` (transitions drawn uniformly), evaluated deterministically in ``env`` — or, given an
+    ``EnvSpec`` (a Gymnasium env's), trained without evaluation (``rlkit.offline.make_offline_trainer``)."""
+    validate(config, env if isinstance(env, EnvSpec) else env.spec, demos)
 
     def sample(cfg, key, batch_size):
         return sample_transitions(demos, key, batch_size)

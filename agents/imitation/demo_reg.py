@@ -3,8 +3,8 @@ prior π_BC to the demonstrations by likelihood, then run SAC on the task's rewa
 the KL to that prior: −λ (log π − log π_BC) in the actor's loss and in the soft target (λ fixed).
 
 Composition: BC's loss (``agents.imitation.bc``) fits the prior inside the agent's ``init`` (``prior_steps`` Adam
-steps on uniformly drawn demonstration transitions, a ``lax.scan``): the prior is part of each run's state, so it
-is vmapped over a sweep, checkpointed and frozen thereafter. SAC runs unchanged but for its ``log_prior`` hook.
+steps on uniformly drawn demonstration transitions, ``rlkit.offline.fit``, the offline learners' scan): the prior
+is part of each run's state, so it is vmapped over a sweep, checkpointed and frozen thereafter. SAC runs unchanged but for its ``log_prior`` hook.
 The prior's density is kept off zero by mixing in ``prior_uniform`` of the uniform density over the action box —
 π_prior = (1 − ε) π_BC + ε U — so a policy action the expert never took costs at most log(1/ε) + log|box| nats
 (our choice of smoothing; the paper assumes a prior bounded away from zero). λ is SAC's temperature, fixed:
@@ -23,7 +23,7 @@ from flax import struct
 from agents import sac
 from agents.imitation import bc
 from envs.core import Environment, EnvSpec
-from rlkit import configs
+from rlkit import configs, offline
 from rlkit.agent import Agent
 from rlkit.buffers import DemoStore
 from rlkit.buffers.datasets import check_demos_match
@@ -91,12 +91,9 @@ def make_demo_reg(config: DemoRegConfig, spec: EnvSpec, demos: DemoStore | None 
                 "demonstration-regularized SAC fits its prior in init and needs the demonstrations"
             )
         k_sac, k_prior, k_fit = jax.random.split(key, 3)
-
-        def fit(state, k):
-            kb, ku = jax.random.split(k)
-            return prior.update(state, sample_transitions(demos, kb, config.batch_size), ku)[0], None
-
-        prior_state = jax.lax.scan(fit, prior.init(k_prior), jax.random.split(k_fit, config.prior_steps))[0]
+        sample = lambda k, b: sample_transitions(demos, k, b)  # noqa: E731
+        steps, b = config.prior_steps, config.batch_size
+        prior_state = offline.fit(prior, prior.init(k_prior), sample, k_fit, steps=steps, batch_size=b)[0]
         return DemoRegState(sac_with(prior_state).init(k_sac), prior_state)
 
     def act(state: DemoRegState, obs, key, mode="explore"):

@@ -28,8 +28,10 @@ policy over the same episodes, R_expert the demonstrations' mean return (``--r-r
 them). Writes ``--out`` (JSON: settings, versions, every run) and the markdown table next to it (``.md``).
 
 rlkit's side is ``run_rlkit_side``: the same algorithm on the env's JAX-native twin (``pendulum`` for
-``Pendulum-v1``, ``cartpole`` for ``CartPole-v1``) with the peer's settings translated (``rlkit_settings``),
-evaluated on the peer's Gymnasium episodes. Deliberately not here: learning curves,
+``Pendulum-v1``, ``cartpole`` for ``CartPole-v1``) or, for an env without one (MuJoCo: ``--env
+InvertedPendulum-v4``, which rlkit's Gymnasium still has, so both sides run the same id), through the Gymnasium
+host loop; the peer's settings translated (``rlkit_settings``); evaluated through its exported agent (as ``rlkit
+eval`` would: PPO's observation normalizer applied) on the peer's Gymnasium episodes. Deliberately not here: learning curves,
 GPU timings, DAgger / SQIL (imitation has them; rlkit's SQIL is not an adversarial method).
 """
 
@@ -163,9 +165,7 @@ def rlkit_settings(algo: str, n_envs: int) -> tuple[str, dict]:
     settings (batch 32, lr 4e-4, L2 3e-5, 32×32); GAIL / AIRL with rlkit's continuous PPO defaults
     (``ppo.continuous_config``: 64×64, observation and reward normalization, 10 epochs of 32 minibatches, lr 3e-4)
     at 8 envs × 256 steps = 2048 per round as the peer, and the discriminator's defaults (64×64, 4 steps of 256 +
-    256 rows per round). Both measured (Pendulum-v1, 204,800 env steps): the peer's PPO settings translated
-    (32×32, no normalization) gave rlkit's GAIL 0.38 and AIRL −0.28 on seed 0; these give GAIL −0.04 ± 0.18 and
-    AIRL 0.14 ± 0.25 over 2 seeds — neither matches the peer's PPO-GAIL (0.97) at this budget (README)."""
+    256 rows per round, at imitation's learning rate 1e-3)."""
     if algo == "bc":
         return "bc", dict(
             hidden_sizes=(32, 32), batch_size=32, learning_rate=4e-4, l2_weight=3e-5, chunk_updates=1000
@@ -178,7 +178,9 @@ def rlkit_settings(algo: str, n_envs: int) -> tuple[str, dict]:
 
 def rlkit_worker(job: dict) -> dict:
     """One rlkit run in this process (``run_rlkit_side`` starts it in a fresh interpreter): train on the JAX twin
-    of the Gymnasium env (or through the host loop when it has none), then evaluate exactly as the peer does."""
+    of the Gymnasium env, or through the host loop when it has none (MuJoCo: ``pip install -e .[mujoco]``; BC
+    trains on the env's spec), then evaluate exactly as the peer does — through the exported agent
+    (``rlkit.export``), so a PPO learner's observation normalizer is applied as in ``rlkit eval``."""
     t0 = time.perf_counter()
     import gymnasium
     import jax
@@ -187,31 +189,47 @@ def rlkit_worker(job: dict) -> dict:
     import envs
     from rlkit import registry
     from rlkit.buffers.datasets import load_demos
+    from rlkit.export import export_run, load_agent
+    from rlkit.host_loop import train_host
     from rlkit.sweeps import make_runs
     from rlkit.training import train
 
     import_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     twin = JAX_TWINS.get(job["env"])
-    if twin is None:
-        return {
-            "error": f"no JAX-native twin of {job['env']} in rlkit yet (host-loop runs: not written here)"
-        }
-    env = envs.make(twin)
     name, changes = rlkit_settings(job["algo"], job["n_envs"] or 8)
     entry = registry.get(name)
     config = entry.config_cls(**changes)
     demos = load_demos(job["demos"])
-    trainer = entry.make_trainer(config, env, demos=demos)
     runs = make_runs(config, seeds=[job["seed"]])
+    if twin is not None:
+        trainer = entry.make_trainer(config, envs.make(twin), demos=demos)
+        spec, per_chunk = envs.make(twin).spec, trainer.steps_per_chunk
+    else:
+        make_env = lambda n: envs.make("gymnasium:" + job["env"], num_envs=n)  # noqa: E731
+        with make_env(1) as probe:
+            spec = probe.spec
+        if name == "bc":
+            trainer = entry.make_trainer(config, spec, demos=demos)
+            per_chunk = trainer.steps_per_chunk
+        else:
+            entry.validate(config, spec, demos)
+            pieces = entry.host_pieces(config, spec, demos=demos)
+            make_agent = pieces.pop("make_agent")
+            per_chunk = config.num_steps * config.iterations_per_chunk * config.num_envs
     setup_s = time.perf_counter() - t0
-    per_chunk = trainer.steps_per_chunk
     chunks = max(1, job["steps"] // per_chunk)
     t0 = time.perf_counter()
-    result = train(trainer, runs, total_steps=chunks * per_chunk, eval_every=0, console=False)
+    if twin is not None or name == "bc":
+        result = train(trainer, runs, total_steps=chunks * per_chunk, eval_every=0, console=False)
+    else:
+        result = train_host(
+            make_agent, runs, make_env, total_steps=chunks * per_chunk, console=False, **pieces
+        )
     train_s = time.perf_counter() - t0
-    agent = entry.make_agent(config, env.spec)
-    state = jax.tree.map(lambda x: x[0], result.state.agent_state)
+    with tempfile.TemporaryDirectory() as tmp:
+        export_run(Path(tmp) / "agent.rlkit", result, runs, 0, config=config, spec=spec)
+        agent, state = load_agent(Path(tmp) / "agent.rlkit", spec)
     act = jax.jit(lambda obs: agent.act(state, obs, jax.random.key(0), "deterministic"))
     gym_env, returns = gymnasium.make(job["env"]), []
     for i in range(job["eval_episodes"]):
@@ -235,7 +253,7 @@ def rlkit_worker(job: dict) -> dict:
             **{k: list(v) if isinstance(v, tuple) else v for k, v in changes.items()},
         },
         "preset_source": "rlkit_settings: the peer's scripts preset, translated",
-        "env_used": twin,
+        "env_used": twin or "gymnasium:" + job["env"] + " (host loop)",
     }
 
 

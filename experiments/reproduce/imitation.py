@@ -4,15 +4,20 @@ RLPD and demonstration-regularized SAC, from experts rlkit trains itself.
     python -m experiments.reproduce.imitation                          # every env and algorithm, 25 demos
     python -m experiments.reproduce.imitation --envs pendulum --algos gail-sac,sac --demos 1,5,25
     python -m experiments.reproduce.imitation --merge                  # the table and figure from saved cells
+    python -m experiments.reproduce.imitation --envs InvertedPendulum-v5,InvertedDoublePendulum-v5  # MuJoCo
 
 1. **Expert** per env: SAC (pendulum; 64×64, 20k steps) or PPO (cartpole; CleanRL defaults, 100k steps), 4 seeds
-   vmapped; the best final deterministic return is exported and ``rlkit demos collect`` records 25 deterministic
-   episodes (seed 0). The first 1, 5 or 25 of them are the demonstrations.
+   vmapped; on the Gymnasium MuJoCo envs (``HOST_ENVS``, ``pip install -e .[mujoco]``) SAC 64×64 through the host
+   loop (``rlkit.host_loop.train_host``), 4 seeds stepping together. The best final deterministic return is
+   exported and ``rlkit demos collect`` records 25 deterministic episodes (seed 0; on MuJoCo with the simulator
+   states). The first 1, 5 or 25 of them are the demonstrations.
 2. **Each algorithm** on those demonstrations, ``--seeds`` seeds vmapped in one program, evaluated every few
    chunks (10 deterministic episodes). Score = (R − R_random) / (R_expert − R_random), R_random the mean return
    of uniformly random actions over 100 episodes (stopping at termination), R_expert the demonstrations' mean.
    ``sac`` is plain SAC on the env's reward, the baseline RLPD and demonstration-regularized SAC must beat (steps
-   to 0.9 normalized, same seeds).
+   to 0.9 normalized, same seeds). MuJoCo cells run through the host loop with the agents' ``host_pieces`` (BC
+   trains on the env's spec and is evaluated on the host between segments); R_random there is Gymnasium's own
+   ``action_space.sample()`` over 100 episodes.
 3. Results: one JSON per (env, algorithm, demos) cell under ``results/imitation/`` (runs may be split and merged),
    ``results/imitation.md`` (IQM [95% bootstrap CI] of the final score, per seed, steps to 0.9) and
    ``results/imitation.png`` (normalized score against env steps, 95% CI bands; BC's x-axis is gradient steps).
@@ -43,6 +48,7 @@ from rlkit.agent import Agent
 from rlkit.buffers.datasets import load_demos
 from rlkit.evaluation import evaluate_policy
 from rlkit.export import export_run, load_agent
+from rlkit.host_loop import evaluate_runs, train_host
 from rlkit.plots import plot_learning_curve_panels
 from rlkit.statistics import bootstrap_ci, format_ci, iqm
 from rlkit.sweeps import make_runs
@@ -104,8 +110,61 @@ SETTINGS = {
 }
 
 
+#: Gymnasium MuJoCo envs, trained through the host loop (``pip install -e .[mujoco]``); their experts' budgets
+HOST_ENVS = ("InvertedPendulum-v5", "InvertedDoublePendulum-v5")
+HOST_EXPERT_STEPS = {"InvertedPendulum-v5": 20_000, "InvertedDoublePendulum-v5": 40_000}
+
+
+def _host_settings(steps: int) -> list:
+    """The MuJoCo cells: the off-policy agents (SAC 64×64), BC and DAgger; RLPD with 2 LayerNorm critics at 4
+    updates per env step (its 10 critics at 20 cost ~60× SAC's update per env step, measured on pendulum: beyond
+    these CPUs through the host loop), over a third of the budget."""
+    dagger = dict(
+        num_envs=1, chunk_steps=1000, train_frequency=1000, updates_per_step=500, buffer_size=20_000
+    )
+    return [
+        ("bc", dict(chunk_updates=1000), 20_000, 2),
+        ("dagger", dagger | dict(rampdown_rounds=5), 10_000, 2),
+        ("sac", SAC_SMALL, steps, 1),
+        ("sqil", SAC_SMALL, steps, 1),
+        ("rlpd", SAC_SMALL | dict(updates_per_step=4, num_critics=2), steps // 3, 1),
+        ("demo-reg", SAC_SMALL, steps, 1),
+        ("gail-sac", SAC_SMALL | dict(disc_gp_weight=10.0), steps, 2),
+        ("airl-sac", SAC_SMALL | dict(disc_gp_weight=10.0), steps, 2),
+    ]
+
+
+SETTINGS |= {
+    "InvertedPendulum-v5": _host_settings(30_000),
+    "InvertedDoublePendulum-v5": _host_settings(30_000),
+}
+
+
+def host_env(env_id: str):
+    """``n -> GymnasiumVectorEnv`` of a MuJoCo env, for ``rlkit.host_loop.train_host``."""
+    return lambda n: envs.make("gymnasium:" + env_id, num_envs=n)
+
+
+def host_spec(env_id: str):
+    with host_env(env_id)(1) as probe:
+        return probe.spec
+
+
 def random_return(env, episodes: int = 100, seed: int = 0) -> float:
     """Mean return of uniformly random actions, each episode stopping at termination or the time limit."""
+    if isinstance(env, str):  # a Gymnasium env id: its own action_space.sample, episode seeds seed + i
+        import gymnasium
+
+        with gymnasium.make(env) as gym_env:
+            gym_env.action_space.seed(seed)
+            total = 0.0
+            for i in range(episodes):
+                gym_env.reset(seed=seed + i)
+                done = False
+                while not done:
+                    _, r, term, trunc, _ = gym_env.step(gym_env.action_space.sample())
+                    total, done = total + float(r), term or trunc
+            return total / episodes
     space = env.spec.action_space
     agent = Agent(
         "random", None, lambda key, spec=None: (), lambda s, obs, key, mode: space.sample(key), None
@@ -115,6 +174,8 @@ def random_return(env, episodes: int = 100, seed: int = 0) -> float:
 
 
 def make_expert(env_id: str, work: Path) -> dict:
+    if env_id in HOST_ENVS:
+        return make_host_expert(env_id, work)
     env = envs.make(env_id)
     if isinstance(env.spec.action_space, Box):
         cfg, steps = sac.SACConfig(**(SAC_SMALL | dict(buffer_size=20_000))), 20_000
@@ -140,8 +201,71 @@ def make_expert(env_id: str, work: Path) -> dict:
     }
 
 
+def make_host_expert(env_id: str, work: Path) -> dict:
+    """SAC (64×64, ``HOST_EXPERT_STEPS``) through the host loop, 4 seeds together; as ``make_expert``."""
+    steps = HOST_EXPERT_STEPS[env_id]
+    cfg = sac.SACConfig(**(SAC_SMALL | dict(buffer_size=steps)))
+    runs = make_runs(cfg, seeds=4)
+    start = time.perf_counter()
+    result = train_host(sac.make_sac, runs, host_env(env_id), total_steps=steps, eval_every=10, console=False)
+    best = int(np.argmax(final_eval(result)))
+    path = work / env_id / "expert.rlkit"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    export_run(path, result, runs, best, config=cfg, spec=host_spec(env_id))
+    return host_expert_demos(env_id, work) | {
+        "expert_seconds": time.perf_counter() - start,
+        "expert_budget": steps,
+    }
+
+
+def host_expert_demos(env_id: str, work: Path) -> dict:
+    """25 episodes of the expert's own stochastic policy (``--mode explore``; imitation samples its experts so):
+    from the deterministic one, BC scored 0.14 (InvertedPendulum-v5) and 0.09 (InvertedDoublePendulum-v5) — its
+    states cover too little (std 0.01 per dimension on InvertedPendulum) — and 1.00 from the sampled ones."""
+    path, out = work / env_id / "expert.rlkit", work / env_id / "demos-explore"
+    summary = collect(CollectArgs(str(path), str(out), episodes=25, seed=0, mode="explore"))
+    return {
+        "file": str(path),
+        "demos": str(out),
+        "demo_mode": "explore",
+        "expert_return": float(summary["return_mean"]),
+        "random_return": random_return(env_id),
+    }
+
+
+def trained(entry, config, env_id: str, inputs: dict, seeds: int, steps: int, every: int):
+    """``(history, steps per chunk)`` of ``seeds`` runs: on device for a JAX env, through the host loop for a
+    MuJoCo one (an offline learner there trains on the env's spec and is evaluated on the host between segments)."""
+    runs = make_runs(config, seeds=seeds)
+    if env_id not in HOST_ENVS:
+        trainer = entry.make_trainer(config, envs.make(env_id), **inputs)
+        result = train(trainer, runs, total_steps=steps, eval_every=every, console=False)
+        return result.history, trainer.steps_per_chunk
+    spec = host_spec(env_id)
+    # an offline learner: trained in segments of `every` chunks (each resumed bit-exactly), evaluated after each
+    if entry.loop == "offline":
+        trainer = entry.make_trainer(config, spec, **inputs)
+        agent = entry.make_agent(config, spec)
+        policy = lambda cfg, s, obs, k: agent.act(s, obs, k, "deterministic")  # noqa: E731
+        segment, history = every * trainer.steps_per_chunk, []
+        with tempfile.TemporaryDirectory() as logs, host_env(env_id)(len(runs) * 10) as eval_env:
+            for done in range(segment, steps + 1, segment):
+                result = train(trainer, runs, total_steps=done, log_dir=logs, resume=done > segment,
+                               checkpoint_every=every, console=False)  # fmt: skip
+                states = result.state.agent_state
+                out = evaluate_runs(policy, runs.config, states, eval_env, len(runs), episodes=10)
+                history += [{}] * (every - 1) + [{"eval_return": out["eval_return"]}]
+        return history, trainer.steps_per_chunk
+    entry.validate(config, spec)
+    pieces = entry.host_pieces(config, spec, **inputs)
+    make_agent = pieces.pop("make_agent", entry.make_agent)
+    result = train_host(
+        make_agent, runs, host_env(env_id), total_steps=steps, eval_every=every, console=False, **pieces
+    )
+    return result.history, steps // len(result.history)
+
+
 def run_cell(env_id: str, algo: str, n_demos: int, expert: dict, seeds: int) -> dict:
-    env = envs.make(env_id)
     changes, steps, every = next((c, s, e) for a, c, s, e in SETTINGS[env_id] if a == algo)
     entry = registry.get(algo.split(":")[0])  # "agent:variant" names an ablation of the agent's defaults
     fields = {f.name for f in dataclasses.fields(entry.config_cls)}
@@ -150,17 +274,15 @@ def run_cell(env_id: str, algo: str, n_demos: int, expert: dict, seeds: int) -> 
     if "demos" in entry.inputs:
         inputs["demos"] = subset(load_demos(expert["demos"]), n_demos)
     if "expert" in entry.inputs:
-        inputs["expert"] = load_agent(expert["file"], env.spec)
+        spec = host_spec(env_id) if env_id in HOST_ENVS else envs.make(env_id).spec
+        inputs["expert"] = load_agent(expert["file"], spec)
     start = time.perf_counter()
-    trainer = entry.make_trainer(config, env, **inputs)
-    result = train(
-        trainer, make_runs(config, seeds=seeds), total_steps=steps, eval_every=every, console=False
-    )
+    history, per_chunk = trained(entry, config, env_id, inputs, seeds, steps, every)
     wall = time.perf_counter() - start
     scale = expert["expert_return"] - expert["random_return"]
-    evaluated = [(j, h) for j, h in enumerate(result.history) if "eval_return" in h]
+    evaluated = [(j, h) for j, h in enumerate(history) if "eval_return" in h]
     points = [h for _, h in evaluated]
-    xs = [(j + 1) * trainer.steps_per_chunk for j, _ in evaluated]  # chunk j ends at (j + 1) chunks of steps
+    xs = [(j + 1) * per_chunk for j, _ in evaluated]  # chunk j ends at (j + 1) chunks of steps
     scores = np.stack(
         [(np.asarray(h["eval_return"], np.float64) - expert["random_return"]) / scale for h in points], 1
     )
