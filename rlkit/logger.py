@@ -33,6 +33,24 @@ import numpy as np
 from tensorboard.summary import Writer
 
 
+def _after_existing_event_files(run_dir: Path) -> None:
+    """Wait (at most a second) until a new event file's name sorts after the run's existing ones.
+
+    TensorBoard reads a directory's event files in name order, and the name starts with the creation second and
+    ends with a per-process counter ("...tfevents.<second>.<host>.<pid>.<n>"): a run resumed in the second it was
+    killed in could get a name that sorts first (``.10`` before ``.9``), and its steps would be read before the
+    earlier ones (out of order: TensorBoard may purge them as orphaned)."""
+    seconds = [
+        int(p.name.split(".")[3])
+        for p in run_dir.glob("events.out.tfevents.*")
+        if p.name.split(".")[3].isdigit()
+    ]
+    if seconds:
+        wait = max(seconds) + 1 - time.time()
+        if 0 < wait <= 1:  # a later clock cannot be waited for: the files then stay in their own order
+            time.sleep(wait)
+
+
 def _to_host(value) -> np.ndarray:
     return np.asarray(value, dtype=np.float64)
 
@@ -66,6 +84,7 @@ class RunLogger:
         for name in self.run_names:
             run_dir = self.log_dir / name
             run_dir.mkdir(parents=True, exist_ok=True)
+            _after_existing_event_files(run_dir)
             self._writers[name] = Writer(str(run_dir))
             self._jsonl[name] = open(run_dir / "metrics.jsonl", "a", buffering=1)  # noqa: SIM115 (closed in close())
         self._start = time.perf_counter()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import time
 from pathlib import Path
 
 import jax
@@ -358,3 +359,19 @@ def test_log_truncation_never_leaves_a_half_written_file(tmp_path, monkeypatch):
     assert truncate_jsonl(run / "metrics.jsonl", 2) == 1 and truncate_tensorboard(run, 2) == 1
     assert [r["step"] for r in read_jsonl(run / "metrics.jsonl")] == [1, 2]
     assert [s for s, _ in read_tensorboard_scalars(run)["x"]] == [1, 2]
+
+
+def test_a_logger_reopened_in_the_same_second_writes_an_event_file_that_sorts_last(tmp_path):
+    """TensorBoard reads event files in name order; a name from the same second with a larger counter
+    (``.9`` vs ``.10``) or another host would be read after the resumed file, out of step order."""
+    with RunLogger(tmp_path / "first", ["run"], console=False) as logger:
+        logger.log(100, {"x": 1.0})
+    (old,) = (tmp_path / "first" / "run").glob("*tfevents*")
+    run = tmp_path / "run"
+    run.mkdir()
+    fields = old.name.split(".")
+    fields[3], fields[4] = f"{int(time.time()):010d}", "zzzz"  # this second, a name that sorts after ours
+    old.rename(run / ".".join(fields))
+    with RunLogger(tmp_path, ["run"], console=False) as logger:
+        logger.log(200, {"x": 2.0})
+    assert [s for s, _ in read_tensorboard_scalars(run)["x"]] == [100, 200]
