@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from agents import dqn, ppo, sac, td3
 from agents.imitation import airl, bc, dagger, demo_reg, gail, rlpd, sqil
-from agents.skills import diayn
+from agents.skills import csd, diayn, lsd, metra
 from rlkit.registry import AgentEntry, register
 
 register(
@@ -148,3 +148,23 @@ register(
         condition=lambda config: (diayn.prior(config), config.resample_every),
     )
 )
+
+for _module, _config, _description in (
+    (lsd, lsd.LSDConfig, "LSD: SAC on skills z ~ N(0, I), rewarded (phi(s') - phi(s))^T z with phi 1-Lipschitz (spectral norm)"),
+    (metra, metra.METRAConfig, "METRA: SAC on unit-sphere skills, rewarded (phi(s') - phi(s))^T z under a temporal-distance dual constraint"),
+    (csd, csd.CSDConfig, "CSD: METRA's dual constraint under a learned controllability distance of s' - s given s"),
+):  # fmt: skip
+    _s = _module.skills
+    register(
+        AgentEntry(
+            _s.name,
+            _config,
+            _s.make_agent,
+            _s.make_trainer,
+            _description,
+            family="skills",
+            validate=_s.validate,
+            host_pieces=_s.host_pieces,
+            condition=_s.condition,
+        )
+    )

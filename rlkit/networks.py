@@ -51,6 +51,26 @@ class MLP(nn.Module):
         return x
 
 
+class SpectralMLP(nn.Module):
+    """An ``MLP`` whose every layer's kernel is divided by its largest singular value (flax's ``nn.SpectralNorm``,
+    one power-iteration step per call): 1-Lipschitz with ReLU / tanh activations (LSD's φ). The power
+    iteration's vectors live in the ``batch_stats`` collection: apply with ``update_stats=True,
+    mutable=["batch_stats"]`` while training, ``update_stats=False`` otherwise."""
+
+    hidden_sizes: Sequence[int]
+    output_size: int
+    activation: str = "relu"
+
+    @nn.compact
+    def __call__(self, x, update_stats: bool = False):
+        sizes = (*self.hidden_sizes, self.output_size)
+        for i, size in enumerate(sizes):
+            x = nn.SpectralNorm(nn.Dense(size, kernel_init=torch_default_init))(x, update_stats=update_stats)
+            if i < len(sizes) - 1:
+                x = ACTIVATIONS[self.activation](x)
+        return x
+
+
 class QEnsemble(nn.Module):
     """``num_critics`` independent Q(s, a) networks, each with ``num_terms`` outputs → ``float[num_critics, ..., K]``."""
 
