@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from agents import dqn, ppo, sac, td3
 from agents.imitation import airl, bc, dagger, demo_reg, gail, rlpd, sqil
-from agents.skills import csd, diayn, lsd, metra
+from agents.skills import csd, dads, diayn, lsd, metra
 from rlkit.registry import AgentEntry, register
 
 register(
@@ -153,6 +153,7 @@ for _module, _config, _description in (
     (lsd, lsd.LSDConfig, "LSD: SAC on skills z ~ N(0, I), rewarded (phi(s') - phi(s))^T z with phi 1-Lipschitz (spectral norm)"),
     (metra, metra.METRAConfig, "METRA: SAC on unit-sphere skills, rewarded (phi(s') - phi(s))^T z under a temporal-distance dual constraint"),
     (csd, csd.CSDConfig, "CSD: METRA's dual constraint under a learned controllability distance of s' - s given s"),
+    (dads, dads.DADSConfig, "DADS: SAC on skills z ~ U[-1, 1]^d, rewarded by how much better z predicts s' - s (skill dynamics) than prior skills"),
 ):  # fmt: skip
     _s = _module.skills
     register(

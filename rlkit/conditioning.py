@@ -143,6 +143,21 @@ def unit_sphere(d: int) -> Prior:
     return Prior("unit_sphere", d, partial(_sphere_sample, d), partial(_sphere_log_prob, log_area), -1.0, 1.0)
 
 
+def _uniform_sample(d: int, key: jax.Array) -> jax.Array:
+    return jax.random.uniform(key, (d,), jnp.float32, -1.0, 1.0)
+
+
+def _uniform_log_prob(d: int, z: jax.Array) -> jax.Array:
+    inside = jnp.all(jnp.abs(z) <= 1.0, axis=-1)
+    return jnp.where(inside, -d * math.log(2.0), -jnp.inf).astype(jnp.float32)
+
+
+def uniform(d: int) -> Prior:
+    """Uniform on the box ``[−1, 1]^d`` (DADS's continuous skills, ``cont_uniform``); density ``2^{−d}``."""
+    d = _check_size(d, 1, "uniform")
+    return Prior("uniform", d, partial(_uniform_sample, d), partial(_uniform_log_prob, d), -1.0, 1.0)
+
+
 def _goal_sample(fn: Fn, key: jax.Array) -> jax.Array:
     return jnp.asarray(fn(key), jnp.float32)
 
@@ -161,6 +176,7 @@ PRIORS: dict[str, Callable[[int], Prior]] = {
     "centred_one_hot": centred_one_hot,
     "gaussian": gaussian,
     "unit_sphere": unit_sphere,
+    "uniform": uniform,
 }
 
 

@@ -234,6 +234,39 @@ def test_diayn_stores_z_as_an_extra_and_resumes_bit_exactly(tmp_path):
     assert np.isfinite(ref.metrics["diayn/loss/discriminator"]).all()
 
 
+def test_continuous_diayn_pays_log_q_minus_log_p_and_its_gaussian_q_learns_z():
+    config = diayn.DIAYNConfig(continuous_dim=2, disc_hidden_sizes=(64,), disc_lr=3e-3, **TINY)
+    env = envs.make("point-room", max_episode_steps=25)
+    trainer = diayn.make_trainer(config, env)
+    assert trainer.spec.observation_space.shape == (2 + 2,)
+    prior = diayn.prior(config)
+    assert prior.name == "gaussian" and not prior.discrete
+    term = diayn.discriminator(config, trainer.spec)
+    state = term.init(jax.random.key(0), trainer.spec)
+
+    def batch(seed):  # states that reveal the skill: s′ = 3·z (clipped to the room) plus noise
+        k1, k2 = jax.random.split(jax.random.key(seed))
+        z = jax.vmap(prior.sample)(jax.random.split(k1, 128))
+        s2 = jnp.clip(3.0 * z, -9, 9) + 0.1 * jax.random.normal(k2, z.shape)
+        return {"next_obs": jnp.concatenate([s2, z], -1), "z": z}
+
+    b = batch(10_000)
+    out = diayn._net(config).apply(state.params, b["next_obs"][:, :2])
+    mean, log_std = out[:, :2], np.clip(out[:, 2:], -5, 2)
+    by_hand = jax.scipy.stats.norm.logpdf(b["z"], mean, np.exp(log_std)).sum(
+        -1
+    ) - jax.scipy.stats.norm.logpdf(b["z"]).sum(-1)
+    np.testing.assert_allclose(term.reward(state, b), by_hand, rtol=1e-4, atol=1e-5)
+    before = float(jnp.mean(term.reward(state, b)))
+    update = jax.jit(term.update)
+    for i in range(300):
+        state, metrics = update(state, batch(i), jax.random.key(i))
+    assert float(metrics["explained_variance"]) > 0.8
+    assert float(jnp.mean(term.reward(state, b))) > before + 1.0  # q is sharper than the prior now
+    result = train(trainer, make_runs(config, seeds=2), total_steps=60, console=False)
+    assert np.isfinite(result.metrics["diayn/loss/discriminator"]).all()
+
+
 def test_diayn_through_the_gymnasium_host_loop_holds_z_per_episode():
     from rlkit.host_loop import train_host
 

@@ -264,6 +264,16 @@ def test_unit_sphere_has_unit_norm_is_isotropic_and_uniform_density(d, area):
     np.testing.assert_allclose(prior.log_prob(z[0]), -math.log(area), rtol=1e-6)
 
 
+def test_uniform_fills_the_box_with_density_two_to_the_minus_d():
+    prior = cond.uniform(3)
+    z = _draws(prior)
+    assert z.shape == (10_000, 3) and z.dtype == np.float32 and np.all(np.abs(z) <= 1.0)
+    np.testing.assert_allclose(z.mean(0), 0.0, atol=0.03)
+    np.testing.assert_allclose(np.cov(z.T), np.eye(3) / 3, atol=0.02)  # var of U(-1, 1) = 1/3
+    np.testing.assert_allclose(prior.log_prob(z[0]), -3 * math.log(2.0), rtol=1e-6)
+    assert prior.log_prob(jnp.array([0.0, 1.5, 0.0])) == -np.inf
+
+
 def test_goals_from_a_sampler_over_point_rooms_floor():
     prior = cond.goals(lambda key: jax.random.uniform(key, (2,), minval=-10, maxval=10), 2, -10.0, 10.0)
     z = _draws(prior, 1000)

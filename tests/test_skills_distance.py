@@ -178,11 +178,11 @@ def test_a_skill_agent_exports_with_its_representation(tmp_path):
         ("lsd", {"discrete": True, "skill_dim": 1}, "point-room", "discrete skills need skill_dim >= 2"),
         (
             "metra",
-            {"phi_obs_dims": (0, 5)},
+            {"obs_dims": (0, 5)},
             "point-room",
-            r"phi_obs_dims=\(0, 5\) must be distinct coordinates",
+            r"obs_dims=\(0, 5\) must be distinct coordinates",
         ),
-        ("csd", {}, "image", r"CSD's φ takes flat observations; image has shape \(4, 4\)"),
+        ("csd", {}, "image", r"CSD takes flat observations; image has shape \(4, 4\)"),
         ("metra", {}, "cartpole", "SAC needs a bounded continuous"),
     ],
 )

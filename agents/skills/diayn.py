@@ -3,6 +3,10 @@ episode; a discriminator q(z | s′) learns which skill visited a state; the pol
 ``log q(z | s′) − log p(z)`` (reference code ``ben-eysenbach/sac``; URLB ``agent/diayn.py``) — positive when the
 skill is more recognisable than chance, at most log K.
 
+Continuous skills (``continuous_dim = d > 0``, the form the LSD / METRA papers compare against): z ~ N(0, I_d)
+and q(z | s′) = N(μ(s′), diag σ(s′)²) with log σ learned and clipped to [−5, 2]; the same reward, now
+unbounded above (a sharper q pays more).
+
 Composition, nothing else: ``SAC × [discriminator reward term] × Conditioned(env, categorical(K))``:
 
 - conditioning (``rlkit.conditioning``) samples z at every reset (or every ``resample_every`` steps, URLB's 50),
@@ -39,7 +43,9 @@ from rlkit.training import Trainer
 @struct.dataclass
 class DIAYNConfig(sac.SACConfig):
     num_skills: int = param(8, static=True, low=2)
-    """K: skills of the categorical prior p(z) = 1/K"""
+    """K: skills of the categorical prior p(z) = 1/K (when continuous_dim = 0)"""
+    continuous_dim: int = param(0, static=True, low=0)
+    """0 = K categorical skills; d > 0 = continuous z ~ N(0, I_d) with a Gaussian discriminator"""
     resample_every: int = param(0, low=0)
     """0 = one skill per episode (DIAYN); N = also draw a new skill every N steps (URLB uses 50); sweepable"""
     disc_hidden_sizes: tuple[int, ...] = param((256, 256), static=True)
@@ -59,23 +65,33 @@ class DiscriminatorState:
 
 
 def prior(config: DIAYNConfig) -> conditioning.Prior:
+    if config.continuous_dim:
+        return conditioning.gaussian(config.continuous_dim)
     return conditioning.categorical(config.num_skills)
 
 
+def skill_size(config: DIAYNConfig) -> int:
+    """The length of z: d (continuous) or K (one-hot)."""
+    return config.continuous_dim or config.num_skills
+
+
 def classify(config: DIAYNConfig, params, states):
-    """The discriminator's most likely skill index for ``states [..., D]`` (its input: raw obs or x-y)."""
-    return jnp.argmax(_net(config).apply(params, states), axis=-1)
+    """The discriminator's most likely skill for ``states [..., D]`` (its input: raw obs or x-y): the index
+    (categorical) or the mean μ(s′) (continuous)."""
+    out = _net(config).apply(params, states)
+    return out[..., : config.continuous_dim] if config.continuous_dim else jnp.argmax(out, axis=-1)
 
 
 def _net(config: DIAYNConfig) -> nn.Module:
     # in a Sequential: MLP's field `init` (its weight init) shadows Module.init
-    return nn.Sequential([MLP(config.disc_hidden_sizes, config.num_skills)])
+    return nn.Sequential([MLP(config.disc_hidden_sizes, 2 * config.continuous_dim or config.num_skills)])
 
 
 def discriminator(config: DIAYNConfig, spec: EnvSpec) -> RewardTerm:
     """The skill reward ``log q(z | s′) + log K``, with q trained by cross-entropy on the sampled batch."""
-    k = config.num_skills
+    k, d = skill_size(config), config.continuous_dim
     net = _net(config)
+    skills = prior(config)
     tx = optax.inject_hyperparams(optax.adam)(learning_rate=config.disc_lr)
 
     def inputs(batch):
@@ -85,8 +101,12 @@ def discriminator(config: DIAYNConfig, spec: EnvSpec) -> RewardTerm:
 
     def log_q(params, batch):
         """``float[B]``: log q(z | s′) of each row's own skill."""
-        logp = jax.nn.log_softmax(net.apply(params, inputs(batch)))
-        return jnp.sum(logp * batch["z"], axis=-1)
+        out = net.apply(params, inputs(batch))
+        if d:
+            mean, log_std = out[..., :d], jnp.clip(out[..., d:], -5.0, 2.0)
+            x = (batch["z"] - mean) * jnp.exp(-log_std)
+            return jnp.sum(-0.5 * jnp.square(x) - log_std - 0.5 * jnp.log(2 * jnp.pi), axis=-1)
+        return jnp.sum(jax.nn.log_softmax(out) * batch["z"], axis=-1)
 
     def init(key, spec_) -> DiscriminatorState:
         size = spec.observation_space.shape[0] - k if config.disc_input == "obs" else 2
@@ -94,6 +114,8 @@ def discriminator(config: DIAYNConfig, spec: EnvSpec) -> RewardTerm:
         return DiscriminatorState(params, tx.init(params))
 
     def reward(state: DiscriminatorState, batch):
+        if d:
+            return log_q(state.params, batch) - skills.log_prob(batch["z"])
         return log_q(state.params, batch) + jnp.log(float(k))  # − log p(z), p uniform
 
     def update(state: DiscriminatorState, batch, key):
@@ -103,10 +125,14 @@ def discriminator(config: DIAYNConfig, spec: EnvSpec) -> RewardTerm:
 
         (value, lq), grads = jax.value_and_grad(loss, has_aux=True)(state.params)
         updates, opt = tx.update(grads, state.opt, state.params)
-        logits = net.apply(state.params, inputs(batch))
-        accuracy = jnp.mean(jnp.argmax(logits, -1) == jnp.argmax(batch["z"], -1))
+        out = net.apply(state.params, inputs(batch))
+        if d:  # how much of z's variance q's mean explains (1 = all, 0 = none)
+            fit = 1.0 - jnp.mean(jnp.square(out[..., :d] - batch["z"])) / jnp.mean(jnp.square(batch["z"]))
+            metrics = {"explained_variance": fit}
+        else:
+            metrics = {"accuracy": jnp.mean(jnp.argmax(out, -1) == jnp.argmax(batch["z"], -1))}
         new = DiscriminatorState(optax.apply_updates(state.params, updates), opt)
-        return new, {"loss/discriminator": value, "accuracy": accuracy}
+        return new, {"loss/discriminator": value, **metrics}
 
     return RewardTerm("diayn", init, reward, update)
 

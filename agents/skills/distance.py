@@ -7,10 +7,10 @@ Euclidean metric (spectral normalization), METRA by a dual constraint ‖φ(s′
 states (the temporal distance), CSD by the same constraint under a learned controllability metric — so each
 algorithm file holds its config and its φ update, and this module everything else:
 
-- ``DistanceSkillConfig``: SAC's config plus the skill prior (continuous of dimension ``skill_dim``, or
-  ``discrete`` with ``skill_dim`` skills as a centred one-hot, METRA's ``(onehot − 1/K)·K/(K − 1)``), φ's
-  network and learning rate, and ``phi_obs_dims`` (the observation coordinates φ sees: ``()`` = all, ``(0, 1)``
-  an x-y prior as in the papers' locomotion runs);
+- ``SkillConfig``: SAC's config plus the skill prior (continuous of dimension ``skill_dim``, or ``discrete``
+  with ``skill_dim`` skills, here as a centred one-hot, METRA's ``(onehot − 1/K)·K/(K − 1)``) and ``obs_dims``
+  (the observation coordinates the skill's model sees: ``()`` = all, ``(0, 1)`` an x-y prior as in the papers'
+  locomotion runs); ``DistanceSkillConfig`` adds φ's network and learning rate;
 - ``skill_reward``: ``Δφ · z`` for continuous z and, because the centred one-hot *is* the reward's direction
   in METRA's and LSD's discrete form, for discrete z too;
 - ``goal_skill``: the z that heads from s towards a goal g (METRA: ``normalize(φ(g) − φ(s))``; LSD: the raw
@@ -18,7 +18,8 @@ algorithm file holds its config and its φ update, and this module everything el
   ``act_to_goal`` acts on it, ``rollouts`` re-chooses it every K steps (or holds fixed skills) in a scanned,
   vmapped rollout;
 - ``skill_agent``: the registry's pieces of one method (``make_agent``, ``make_trainer``, ``validate``,
-  ``host_pieces``, ``condition``), all from its config and its reward term.
+  ``host_pieces``, ``condition``), all from its config and its reward term — DADS registers through it too,
+  its term being skill dynamics instead of φ.
 
 The skill is drawn at every reset and held for the episode (``rlkit.conditioning.Conditioned``;
 ``resample_every`` > 0 draws again every N steps), and every sampled batch is relabelled with the *updated*
@@ -47,21 +48,27 @@ from rlkit.training import Trainer
 
 
 @struct.dataclass
-class DistanceSkillConfig(sac.SACConfig):
+class SkillConfig(sac.SACConfig):
+    """What every skill method composed with SAC through ``skill_agent`` shares (LSD, METRA, CSD, DADS)."""
+
     skill_dim: int = param(2, static=True, low=1)
-    """d, the dimension of z and of φ (discrete: the number of skills K, ≥ 2)"""
+    """d, the dimension of z (discrete: the number of skills K, >= 2)"""
     discrete: bool = param(False, static=True)
-    """skills as K centred one-hot vectors instead of continuous z"""
-    phi_hidden_sizes: tuple[int, ...] = param((1024, 1024), static=True)
-    """hidden layers of φ (the papers: 2 × 1024)"""
-    phi_lr: float = param(1e-4, low=0.0, low_inclusive=False)
-    """learning rate of φ"""
-    phi_obs_dims: tuple[int, ...] = param((), static=True)
-    """observation coordinates φ sees (() = all; (0, 1) = an x-y prior)"""
+    """K discrete skills (one-hot vectors) instead of continuous z"""
+    obs_dims: tuple[int, ...] = param((), static=True)
+    """observation coordinates the skill's model (φ, skill dynamics) sees (() = all; (0, 1) = an x-y prior)"""
     resample_every: int = param(0, low=0)
     """0 = one skill per episode (the papers); N = also draw a new skill every N steps"""
     env_reward: bool = param(False, static=True)
     """keep the env's reward as a first reward term (then reward_weights has one weight per term)"""
+
+
+@struct.dataclass
+class DistanceSkillConfig(SkillConfig):
+    phi_hidden_sizes: tuple[int, ...] = param((1024, 1024), static=True)
+    """hidden layers of φ (the papers: 2 × 1024)"""
+    phi_lr: float = param(1e-4, low=0.0, low_inclusive=False)
+    """learning rate of φ"""
 
 
 @struct.dataclass
@@ -72,18 +79,14 @@ class PhiState:
 
 
 def raw_obs(config: DistanceSkillConfig, obs: jax.Array) -> jax.Array:
-    """The part of a conditioned observation ``[..., D + d]`` that φ sees: z removed, then ``phi_obs_dims``."""
+    """The part of a conditioned observation ``[..., D + d]`` that φ sees: z removed, then ``obs_dims``."""
     x = conditioning.split(obs, config.skill_dim)[0]
-    return x[..., list(config.phi_obs_dims)] if config.phi_obs_dims else x
+    return x[..., list(config.obs_dims)] if config.obs_dims else x
 
 
 def phi_input_size(config: DistanceSkillConfig, spec: EnvSpec) -> int:
     """φ's input size on ``spec``, the conditioned spec the learner sees (z appended)."""
-    return (
-        len(config.phi_obs_dims)
-        if config.phi_obs_dims
-        else spec.observation_space.shape[0] - config.skill_dim
-    )
+    return len(config.obs_dims) if config.obs_dims else spec.observation_space.shape[0] - config.skill_dim
 
 
 def phi_pair(apply_phi, batch_obs, batch_next_obs):
@@ -101,10 +104,15 @@ def skill_reward(phi_s: jax.Array, phi_next: jax.Array, z: jax.Array) -> jax.Arr
     return jnp.sum((phi_next - phi_s) * z, axis=-1)
 
 
-def prior(config: DistanceSkillConfig, continuous: Callable[[int], conditioning.Prior]) -> conditioning.Prior:
-    """The skill prior: ``centred_one_hot(K)`` when ``discrete``, else ``continuous(d)``."""
+def prior(
+    config: SkillConfig,
+    continuous: Callable[[int], conditioning.Prior],
+    discrete: Callable[[int], conditioning.Prior] = conditioning.centred_one_hot,
+) -> conditioning.Prior:
+    """The skill prior: ``discrete(K)`` (centred one-hot by default) when ``config.discrete``, else
+    ``continuous(d)``."""
     if config.discrete:
-        return conditioning.centred_one_hot(config.skill_dim)
+        return discrete(config.skill_dim)
     return continuous(config.skill_dim)
 
 
@@ -160,16 +168,16 @@ def rollouts(env: Environment, act, choose_z, n: int, key, *, every: int = 0, ho
 def act_to_goal(agent, config: DistanceSkillConfig, phi_apply, *, normalize: bool):
     """``act(state, obs, goal, key, mode="deterministic")`` of a trained skill agent: the skill ``goal_skill``
     picks from φ of the (raw) observation and of the goal, then the agent's action on ``concat(obs, z)``.
-    ``goal`` is a point of φ's input space (an observation, or its ``phi_obs_dims``)."""
+    ``goal`` is a point of φ's input space (an observation, or its ``obs_dims``)."""
 
     def act(state, obs, goal, key, mode="deterministic"):
-        d_in = obs.shape[-1] if not config.phi_obs_dims else len(config.phi_obs_dims)
+        d_in = obs.shape[-1] if not config.obs_dims else len(config.obs_dims)
         if goal.shape[-1] != d_in:
             raise ConfigError(
                 f"goal has {goal.shape[-1]} coordinates; φ of {agent.name} takes {d_in} "
-                f"(phi_obs_dims={config.phi_obs_dims or 'all'})"
+                f"(obs_dims={config.obs_dims or 'all'})"
             )
-        x = obs[..., list(config.phi_obs_dims)] if config.phi_obs_dims else obs
+        x = obs[..., list(config.obs_dims)] if config.obs_dims else obs
         phi = representation(state)
         z = goal_skill(config, phi_apply(phi, x), phi_apply(phi, goal), normalize=normalize)
         return agent.act(state, jnp.concatenate([obs, z], -1), key, mode)
@@ -190,14 +198,20 @@ class SkillAgent:
     prior: Callable
 
 
-def skill_agent(name: str, term: Callable[[Any, EnvSpec], RewardTerm], continuous) -> SkillAgent:
+def skill_agent(
+    name: str,
+    term: Callable[[Any, EnvSpec], RewardTerm],
+    continuous,
+    discrete=conditioning.centred_one_hot,
+) -> SkillAgent:
     """SAC × ``term(config, spec)`` × ``Conditioned(env, prior(config))``: what a method registers.
-    ``continuous(d)`` is its continuous prior (``conditioning.gaussian`` for LSD, ``unit_sphere`` for METRA)."""
+    ``continuous(d)`` is its continuous prior (``conditioning.gaussian`` for LSD, ``unit_sphere`` for METRA,
+    ``uniform`` for DADS), ``discrete(K)`` its discrete one (DADS: plain one-hot)."""
 
     def skills(config):
-        return prior(config, continuous)
+        return prior(config, continuous, discrete)
 
-    def validate(config: DistanceSkillConfig, spec: EnvSpec) -> None:
+    def validate(config: SkillConfig, spec: EnvSpec) -> None:
         if config.skill_dim < 1:
             raise ConfigError(
                 f"{name.upper()}: skill_dim = {config.skill_dim}; z needs at least one dimension"
@@ -206,15 +220,15 @@ def skill_agent(name: str, term: Callable[[Any, EnvSpec], RewardTerm], continuou
         sac.validate(config, spec.replace(reward_names=names))
         shape = spec.observation_space.shape
         if len(shape) != 1:
-            raise ConfigError(f"{name.upper()}'s φ takes flat observations; {spec.id} has shape {shape}")
+            raise ConfigError(f"{name.upper()} takes flat observations; {spec.id} has shape {shape}")
         if config.discrete and config.skill_dim < 2:
             raise ConfigError(
                 f"{name.upper()}: discrete skills need skill_dim >= 2 (K skills), got {config.skill_dim}"
             )
-        bad = [i for i in config.phi_obs_dims if not 0 <= i < shape[0]]
-        if bad or len(set(config.phi_obs_dims)) != len(config.phi_obs_dims):
+        bad = [i for i in config.obs_dims if not 0 <= i < shape[0]]
+        if bad or len(set(config.obs_dims)) != len(config.obs_dims):
             raise ConfigError(
-                f"{name.upper()}: phi_obs_dims={config.phi_obs_dims} must be distinct coordinates of {spec.id}'s "
+                f"{name.upper()}: obs_dims={config.obs_dims} must be distinct coordinates of {spec.id}'s "
                 f"observation, in [0, {shape[0]})"
             )
 
