@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint lock bench-envs bench-buffers bench-peers bench-dqn bench-host bench-composition bench-imitation bench-imitation-mujoco reproduce reproduce-composition reproduce-replay reproduce-imitation reproduce-imitation-mujoco multi-critic clean
+.PHONY: run test lint lock bench-envs bench-buffers bench-peers bench-dqn bench-host bench-composition bench-imitation bench-imitation-mujoco reproduce reproduce-composition reproduce-replay reproduce-imitation reproduce-imitation-mujoco reproduce-skills bench-skills multi-critic clean
 
 # constraints.txt pins every dependency to the versions the suite was last run with (regenerate it with
 # `make lock` after changing dependencies), so a fresh machine and CI install exactly what was tested.
@@ -75,6 +75,12 @@ bench-imitation-mujoco: $(PY)
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[mujoco]"
 	$(PY) -m experiments.benchmarks.imitation_peers --env InvertedPendulum-v4 --demos $(DEMOS) --steps 204800 \
 	  --bc-steps 20000 --algos bc,gail --seeds 2 --out experiments/benchmarks/results/imitation_inverted_pendulum.json
+
+reproduce-skills: $(PY)
+	$(PY) -m experiments.reproduce.skills
+
+bench-skills: $(PY)
+	$(PY) -m experiments.benchmarks.skills
 
 multi-critic: $(PY)
 	$(PY) -m experiments.multi_critic_push2d

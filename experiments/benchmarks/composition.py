@@ -65,6 +65,26 @@ def _compiled(trainer, config):
     return runs.config, state, chunk, trainer.steps_per_chunk
 
 
+def interleaved(built: dict, chunks: int, repeats: int) -> tuple[dict, dict]:
+    """``(median µs per env step, per-repeat seconds per step)`` of each compiled variant of ``built`` (name →
+    ``_compiled(...)``): ``repeats`` rounds, the variants in a fresh random order each round, ``chunks`` chunks
+    each (so a slow moment of the machine hits all of them)."""
+    times = {name: [] for name in built}
+    order = list(built)
+    rng = np.random.default_rng(0)
+    for _ in range(repeats):
+        rng.shuffle(order)  # no variant always runs first (or right after the same neighbour)
+        for name in order:
+            cfg, state, chunk, steps = built[name]
+            start = time.perf_counter()
+            for _ in range(chunks):
+                state, metrics = chunk(cfg, state)
+            jax.block_until_ready(metrics)
+            times[name].append((time.perf_counter() - start) / (chunks * steps))
+            built[name] = (cfg, state, chunk, steps)
+    return {name: float(np.median(t)) * 1e6 for name, t in times.items()}, times
+
+
 def _spread(times: dict) -> float:
     """The largest relative gap between a variant's slowest and fastest repeat (the timing noise here)."""
     return max(max(t) / min(t) - 1.0 for t in times.values())
@@ -86,21 +106,7 @@ def main(chunks: int = 3, repeats: int = 11) -> str:
         "SAC, point-room": (sac.make_trainer(sac_cfg, room), sac_cfg),
         "DIAYN (8 skills), point-room": (diayn.make_trainer(diayn_cfg, room), diayn_cfg),
     }
-    built = {name: _compiled(*v) for name, v in variants.items()}
-    times = {name: [] for name in built}
-    order = list(built)
-    rng = np.random.default_rng(0)
-    for _ in range(repeats):
-        rng.shuffle(order)  # no variant always runs first (or right after the same neighbour)
-        for name in order:
-            cfg, state, chunk, steps = built[name]
-            start = time.perf_counter()
-            for _ in range(chunks):
-                state, metrics = chunk(cfg, state)
-            jax.block_until_ready(metrics)
-            times[name].append((time.perf_counter() - start) / (chunks * steps))
-            built[name] = (cfg, state, chunk, steps)
-    per_step = {name: float(np.median(t)) * 1e6 for name, t in times.items()}
+    per_step, times = interleaved({name: _compiled(*v) for name, v in variants.items()}, chunks, repeats)
     same = _program(*variants["SAC + combinator, no terms, pendulum"]) == _program(*variants["SAC, pendulum"])
     pairs = [
         ("SAC + combinator, no terms, pendulum", "SAC, pendulum", 1.05),
