@@ -137,6 +137,12 @@ def agent_conditioning(path: str | os.PathLike):
     return entry.condition(configs.from_dict(entry.config_cls, header["config"]))
 
 
+def read_header(path: str | os.PathLike) -> dict:
+    """What an export says of itself without loading its parameters: ``agent`` (the registry name), ``config``
+    (a dict) and ``spec`` (the trained env's id and spaces)."""
+    return _read(path)[0]
+
+
 def trained_env_id(path: str | os.PathLike) -> str:
     """The id of the env an exported agent was trained on."""
     return _read(path)[0]["spec"]["id"]

@@ -137,3 +137,39 @@ def test_bad_dads_settings_are_one_clear_line_before_compiling(changes, message)
         dads.make_trainer(config, envs.make("point-room"))
         make_runs(config)  # the field ranges (what train's caller builds first)
     assert "\n" not in str(e.value)
+
+
+# ---------------------------------------------------------------------------------------------- skill libraries
+def test_an_exported_skill_agent_loads_as_a_frozen_skill_library_and_refuses_what_does_not_fit(tmp_path):
+    from agents import sac
+    from agents.skills import library
+
+    config, env, spec = _setup()
+    agent = dads.make_dads(config, spec)
+    state = agent.init(jax.random.key(3))
+    path = export_agent(tmp_path / "dads.rlkit", "dads", config, state, spec)
+    skills = library.load_skills(path, env.spec, skill_dim=2)
+    assert skills.name == "dads" and skills.skill_dim == 2 and skills.config == config
+    obs, z, key = jnp.array([1.0, -2.0]), jnp.array([0.3, 0.9]), jax.random.key(0)
+    np.testing.assert_array_equal(
+        skills.act(obs, z, key), agent.act(state, jnp.concatenate([obs, z]), key, "deterministic")
+    )
+    np.testing.assert_array_equal(
+        dads.predict(config, dads.dynamics(skills.state), obs, z),
+        dads.predict(config, dads.dynamics(state), obs, z),
+    )
+    cases = [
+        (lambda: library.load_skills(path, env.spec, skill_dim=3), "skill_dim = 3, but the dads skill library"),
+        (lambda: library.load_skills(path, envs.make("pendulum").spec), r"observations of shape \(2,\); pendulum has \(3,\)"),
+        (lambda: skills.act(obs, jnp.zeros(3), key), "z has 3 dimensions; the dads skill library takes 2"),
+    ]  # fmt: skip
+    pendulum = envs.make("pendulum").spec
+    sac_cfg = sac.SACConfig(hidden_sizes=(8,))
+    plain = export_agent(
+        tmp_path / "sac.rlkit", "sac", sac_cfg, sac.make_sac(sac_cfg, pendulum).init(key), pendulum
+    )
+    cases.append((lambda: library.load_skills(plain, pendulum), "holds a 'sac' agent, not a skill agent"))
+    for call, message in cases:
+        with pytest.raises(ConfigError, match=message) as e:
+            call()
+        assert "\n" not in str(e.value)

@@ -25,7 +25,8 @@ The skill is drawn at every reset and held for the episode (``rlkit.conditioning
 ``resample_every`` > 0 draws again every N steps), and every sampled batch is relabelled with the *updated*
 φ (``rlkit.rewards``: the term's update, then its reward, then SAC — METRA's order φ → λ → rewards → critic →
 actor → α). Exported agents carry φ (the reward term's state is part of the agent's state), so a trained skill
-library loads with its representation: ``representation(state)``.
+library loads with its representation: ``agents.skills.library.load_skills`` (checked against the
+skill dimension and env it is used with), then ``representation(library.state)``.
 """
 
 from __future__ import annotations
