@@ -15,12 +15,16 @@
 
 Multi-critic (SLIM's idea carried to an off-policy learner): with K named reward terms and ``multi_critic=True``
 every critic outputs K values (``separate_term_critics``: one network per term instead of one K-output head), each
-term has its own TD target, and the actor maximizes Σ_k w_k Q_k / σ_k. The entropy bonus in the targets is split
-over terms in proportion 1/Σw so that the weighted sum of per-term targets equals the scalar soft target exactly.
+term has its own TD target, and the actor maximizes Σ_k w_k Q_k / σ_k. The target's min over critics picks, per
+sample, the one critic whose Σ_k w_k Q_k (over σ_k when normalized) is lowest and takes its per-term values
+(``rlkit.off_policy.weighted_min``; a min per term would sit below the scalar min, further with more terms). The
+entropy bonus in the targets is split over terms in proportion 1/Σw, so without normalization the weighted sum of
+the per-term targets equals the scalar soft target exactly.
 With ``multi_critic=False`` the terms are summed with ``reward_weights`` first (the single-critic baseline).
 
-Per-term scale σ_k (``term_normalization="per_term"``): the debiased exponential moving std of term k's TD targets
-(``rlkit.off_policy.TermScale``). Why this choice: SLIM normalizes each term's *advantages* to unit scale before
+Per-term scale σ_k (``term_normalization="per_term"``): the debiased exponential moving std of term k's TD targets,
+with the target critics' mean in place of their min (so a term's scale does not depend on which critic the other
+terms' units pick; ``rlkit.off_policy.TermScale``). Why this choice: SLIM normalizes each term's *advantages* to unit scale before
 weighting; the off-policy analogue is to divide each term's Q by a running scale where the terms meet, i.e. in
 the actor objective, as TD-MPC2 (Hansen et al. 2024) divides Q by a running scale in its policy loss and DreamerV3
 normalizes returns. The scale statistic is PopArt's (van Hasselt et al. 2016: running first and second moments of
@@ -65,6 +69,7 @@ from rlkit.off_policy import (
     make_off_policy_trainer,
     term_critics,
     term_metrics,
+    weighted_min,
 )
 from rlkit.training import Trainer
 
@@ -193,12 +198,11 @@ def make_sac(
         r = jnp.reshape(reward, (reward.shape[0], k))
         return r if config.multi_critic else jnp.sum(r * weights, axis=-1, keepdims=True)
 
-    def min_over_critics(q, key):
-        """q: [N, B, K] → [B, K], the min over a random subset of num_min_critics critics."""
+    def target_critics(q, key):
+        """q: [N, B, K] → the random subset of num_min_critics critics the target's min is taken over."""
         if config.num_min_critics == config.num_critics:
-            return jnp.min(q, axis=0)
-        idx = jax.random.choice(key, config.num_critics, (config.num_min_critics,), replace=False)
-        return jnp.min(q[idx], axis=0)
+            return q
+        return q[jax.random.choice(key, config.num_critics, (config.num_min_critics,), replace=False)]
 
     def update(state: SACState, batch, key):
         k_next, k_min, k_pi = jax.random.split(key, 3)
@@ -207,10 +211,19 @@ def make_sac(
         next_a, next_logp = policy(state.actor, batch["next_obs"], k_next)
         if log_prior is not None:
             next_logp = next_logp - log_prior(batch["next_obs"], next_a)
-        q_next = min_over_critics(critic_net.apply(state.target_critic, batch["next_obs"], next_a), k_min)
+        q_next = target_critics(critic_net.apply(state.target_critic, batch["next_obs"], next_a), k_min)
         entropy_share = alpha * next_logp[:, None] / (jnp.sum(weights) if config.multi_critic else 1.0)
         not_done = 1.0 - batch["terminated"].astype(jnp.float32)[:, None]
-        target = scalarize(batch["reward"]) + config.gamma * not_done * (q_next - entropy_share)
+        reward = scalarize(batch["reward"])
+        # each term's scale from the critics' mean target (no min in it, so a term's scale never depends on the
+        # other terms' units), then the min: the critic whose Σ_k w_k Q_k (each term over its scale when
+        # normalized: what the actor maximizes) is lowest, with its per-term values (``weighted_min``)
+        term_scale = state.term_scale.update(
+            reward + config.gamma * not_done * (jnp.mean(q_next, axis=0) - entropy_share), config.q_scale_rate
+        )
+        q_scale = term_scale.std(config.q_scale_rate, config.q_scale_floor)  # [K]
+        q_next = weighted_min(q_next, weights / q_scale if normalize_terms else weights)
+        target = reward + config.gamma * not_done * (q_next - entropy_share)
         target = jax.lax.stop_gradient(target)
 
         def critic_loss(critic_params):
@@ -221,8 +234,6 @@ def make_sac(
         (q_loss, q_pred), grads = jax.value_and_grad(critic_loss, has_aux=True)(state.critic)
         updates, critic_opt = critic_tx.update(grads, state.critic_opt, state.critic)
         critic = optax.apply_updates(state.critic, updates)
-        term_scale = state.term_scale.update(target, config.q_scale_rate)
-        q_scale = term_scale.std(config.q_scale_rate, config.q_scale_floor)  # [K]
 
         # ---- ACTOR: maximize Σ_k w_k Q_k / σ_k − α log π (with the updated critics, as CleanRL), Q_k the min over
         # critics or their mean (actor_q): REDQ (Alg. 1 line 13) and RLPD (`qs.mean(axis=0)`) average the whole
@@ -232,9 +243,9 @@ def make_sac(
             if log_prior is not None:  # the KL to the prior in place of the entropy
                 logp = logp - log_prior(batch["obs"], a)
             qs = critic_net.apply(critic, batch["obs"], a)  # [N, B, K]
-            q = jnp.mean(qs, axis=0) if actor_mean else jnp.min(qs, axis=0)  # [B, K]
             if normalize_terms:
-                q = q / jax.lax.stop_gradient(q_scale)
+                qs = qs / jax.lax.stop_gradient(q_scale)
+            q = jnp.mean(qs, axis=0) if actor_mean else weighted_min(qs, weights)  # [B, K]
             q_total = jnp.sum(q * weights, axis=-1) if config.multi_critic else q[:, 0]
             q_fn = lambda obs, act: critic_net.apply(critic, obs, act)  # noqa: E731
             extra, extra_metrics = actor_term_losses(actor_terms, batch, a, logp, q_fn, k_pi)

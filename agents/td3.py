@@ -5,7 +5,8 @@ bootstrapping with (1 − terminated) only (truncation bootstraps from the pre-r
 
 Vector rewards follow SAC's convention (``agents.sac``, which says why): ``multi_critic=True`` keeps one Q output
 per named term (or one network per term with ``separate_term_critics``) and the actor maximizes Σ_k w_k Q_k / σ_k,
-σ_k the running std of term k's TD targets (``term_normalization="per_term"``; ``"none"``: σ_k = 1); with one
+σ_k the running std of term k's TD targets (``term_normalization="per_term"``; ``"none"``: σ_k = 1), and the
+target's twin min is the critic with the lowest Σ_k w_k Q_k / σ_k (``rlkit.off_policy.weighted_min``); with one
 term there is nothing to balance and the learner is plain TD3 exactly (tested). Otherwise the terms are summed
 with ``reward_weights`` first.
 """
@@ -35,6 +36,7 @@ from rlkit.off_policy import (
     make_off_policy_trainer,
     term_critics,
     term_metrics,
+    weighted_min,
 )
 from rlkit.training import Trainer
 
@@ -138,9 +140,16 @@ def make_td3(config: TD3Config, spec: EnvSpec, *, actor_terms: Sequence[ActorLos
         next_a = jnp.clip(
             actor_net.apply(state.target_actor, batch["next_obs"]) * scale + bias + noise, low, high
         )
-        q_next = jnp.min(critic_net.apply(state.target_critic, batch["next_obs"], next_a), axis=0)
+        q_next = critic_net.apply(state.target_critic, batch["next_obs"], next_a)  # [N, B, K]
         not_done = 1.0 - batch["terminated"].astype(jnp.float32)[:, None]
-        target = jax.lax.stop_gradient(scalarize(batch["reward"]) + config.gamma * not_done * q_next)
+        reward = scalarize(batch["reward"])
+        # the scales from the critics' mean target, then the min over critics by Σ_k w_k Q_k / σ_k (as SAC)
+        term_scale = state.term_scale.update(
+            reward + config.gamma * not_done * jnp.mean(q_next, axis=0), config.q_scale_rate
+        )
+        q_scale = term_scale.std(config.q_scale_rate, config.q_scale_floor)  # [K]
+        q_next = weighted_min(q_next, weights / q_scale if normalize_terms else weights)
+        target = jax.lax.stop_gradient(reward + config.gamma * not_done * q_next)
 
         def critic_loss(params):
             q = critic_net.apply(params, batch["obs"], batch["action"])
@@ -149,8 +158,6 @@ def make_td3(config: TD3Config, spec: EnvSpec, *, actor_terms: Sequence[ActorLos
         (q_loss, q_pred), grads = jax.value_and_grad(critic_loss, has_aux=True)(state.critic)
         updates, critic_opt = tx.update(grads, state.critic_opt, state.critic)
         critic = optax.apply_updates(state.critic, updates)
-        term_scale = state.term_scale.update(target, config.q_scale_rate)
-        q_scale = term_scale.std(config.q_scale_rate, config.q_scale_floor)  # [K]
 
         # ---- ACTOR + TARGETS, every policy_frequency critic steps (a select, not a branch, under vmap)
         def actor_loss(params):

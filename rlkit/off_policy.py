@@ -201,6 +201,17 @@ class SeparateTermQEnsemble(nn.Module):
         return jnp.moveaxis(q, 1, -1)
 
 
+def weighted_min(q: jax.Array, weights: jax.Array) -> jax.Array:
+    """``q [N, B, K]`` (N critics, K reward terms) → ``[B, K]``: per sample, the per-term values of the one
+    critic whose weighted sum ``Σ_k w_k Q_ik`` is lowest, so that ``Σ_k w_k result_k = min_i Σ_k w_k Q_ik`` —
+    the scalar learner's pessimistic target. (A min taken per term, ``Σ_k w_k min_i Q_ik``, sits below it, and
+    further below the more terms there are.) With K = 1 and a positive weight it is the plain min over critics."""
+    if q.shape[-1] == 1:
+        return jnp.min(q, axis=0)
+    chosen = jnp.argmin(jnp.sum(q * weights, axis=-1), axis=0)  # [B]
+    return jnp.take_along_axis(q, chosen[None, :, None], axis=0)[0]
+
+
 @struct.dataclass
 class TermScale:
     """Exponential moving averages of each term's TD-target mean and second moment (PopArt's statistics,
