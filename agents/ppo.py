@@ -26,8 +26,9 @@ GAE, but the *raw* per-term advantages are summed with the weights and only that
 the single critic normalizes its advantage. Since GAE is linear in the rewards and values, Σ_k w_k A_k is the GAE
 of the weighted reward sum under the value Σ_k w_k V_k, so this variant differs from the single-critic baseline
 only in how the value function is parameterized (K heads fitted per term) — any further gain of the per-term
-variant is due to the normalization. (Keep ``normalize_reward`` off for this ablation: it rescales each term's
-rewards by its own return std, itself a per-term normalization.)
+variant is due to the normalization. With ``normalize_reward`` use ``reward_scale="shared"`` for this ablation:
+every term is then divided by the std of the weighted sum's return, the single critic's own scale (the default,
+``"per_term"``, divides each term by its own return's std, itself a per-term normalization).
 
 Deliberately not here: KL early stopping (``target_kl``), recurrent policies, state-dependent log-std.
 """
@@ -85,7 +86,11 @@ class PPOConfig:
     """running mean/std observation normalization, clipped to ±10 (CleanRL continuous)"""
     normalize_reward: bool = param(False, static=True)
     """divide rewards by the running std of the discounted return, clipped to ±10 (CleanRL continuous); with
-    multi_critic, each term by its own return's std"""
+    multi_critic, each term by its own return's std (see reward_scale)"""
+    reward_scale: str = param("per_term", static=True, choices=("per_term", "shared"))
+    """normalize_reward with multi_critic: each term by its own return's std ("per_term", SLIM) or every term by
+    the std of the weighted sum's return ("shared": the single critic's scale, so that a multi-critic ablation
+    differs from the single critic only in how the value is parameterized)"""
     normalize_advantages: bool = param(True, static=True)
     """normalize advantages per minibatch (and per term, see term_normalization)"""
     term_normalization: str = param("per_term", static=True, choices=("per_term", "none"))

@@ -90,7 +90,7 @@ class OnPolicyState:
     env_state: Any
     agent_state: Any
     obs_stats: running_stats.RunningMeanStd  # running statistics of raw observations
-    return_stats: running_stats.RunningMeanStd  # [K]: of the discounted return, per value term
+    return_stats: running_stats.RunningMeanStd  # [K] (or [1], reward_scale="shared"): of the discounted return
     discounted_return: jax.Array  # [num_envs, K]: CleanRL NormalizeReward's ``returns``
     env_steps: jax.Array  # int32[]: env steps so far (all envs of the run)
     raw_obs: Any = (
@@ -215,6 +215,11 @@ def make_on_policy_learner(
     num_minibatches, update_epochs = config.num_minibatches, config.update_epochs
     normalize_obs, normalize_reward = config.normalize_obs, config.normalize_reward
     k = value_terms(config, terms_spec)
+    # normalize_reward's return statistics: one per value term, or one for the weighted sum (reward_scale="shared")
+    shared_scale = (
+        config.multi_critic and normalize_reward and getattr(config, "reward_scale", "per_term") == "shared"
+    )
+    k_ret = 1 if shared_scale else k
     term_names = terms_spec.reward_names if config.multi_critic else ("reward",)
     obs_shape = spec.observation_space.shape
 
@@ -234,7 +239,8 @@ def make_on_policy_learner(
         def step(carry, x):
             ret, stats = carry
             r, d = x
-            ret = ret * cfg.gamma + r
+            summed = jnp.sum(r * reward_weights(cfg, terms_spec), -1, keepdims=True) if shared_scale else r
+            ret = ret * cfg.gamma + summed
             stats = running_stats.update(stats, ret)
             r = jnp.clip(r / jnp.sqrt(stats.var + 1e-8), -NORMALIZE_CLIP, NORMALIZE_CLIP)
             return (jnp.where(d[:, None], 0.0, ret), stats), r
@@ -279,8 +285,8 @@ def make_on_policy_learner(
             env_state=env_state,
             agent_state=agent.init(agent_key),
             obs_stats=obs_stats,
-            return_stats=running_stats.RunningMeanStd.zeros((k,)),
-            discounted_return=jnp.zeros((num_envs, k), jnp.float32),
+            return_stats=running_stats.RunningMeanStd.zeros((k_ret,)),
+            discounted_return=jnp.zeros((num_envs, k_ret), jnp.float32),
             env_steps=jnp.zeros((), jnp.int32),
             raw_obs=raw_obs if label else None,
         )

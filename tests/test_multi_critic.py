@@ -250,6 +250,29 @@ def test_ppo_per_term_reward_normalization_gives_every_critic_the_same_targets_w
             assert diff > 1e-3, diff
 
 
+def test_ppo_shared_reward_scale_gives_every_term_the_single_critics_scale():
+    """reward_scale="shared": the terms are divided by the std of the weighted sum's return — the statistics
+    the single critic keeps, from the same first rollout — so a multi-critic ablation can differ from the single
+    critic in the value's parameterization only."""
+    env = envs.make("push2d", reach_weight=10.0)
+    stats = {}
+    for name, changes in {
+        "single": dict(multi_critic=False),
+        "shared": dict(multi_critic=True, reward_scale="shared"),
+        "per_term": dict(multi_critic=True),
+    }.items():
+        config = ppo.continuous_config(
+            **SMALL, normalize_reward=True, reward_weights=(1.0, 1.0, 1.0, 0.1), **changes
+        )
+        trainer = ppo.make_trainer(config, env)
+        state, _ = jax.jit(trainer.run_chunk)(config, trainer.init(config, jax.random.key(0)))
+        stats[name] = state.return_stats
+    assert stats["shared"].var.shape == (1,) and stats["per_term"].var.shape == (4,)
+    np.testing.assert_allclose(stats["shared"].var, stats["single"].var, rtol=1e-5)
+    np.testing.assert_allclose(stats["shared"].mean, stats["single"].mean, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(stats["per_term"].var[0], stats["single"].var[0], rtol=1e-2)
+
+
 def test_ppo_term_normalization_none_is_exact_with_one_term_and_differs_with_several():
     cartpole = envs.make("cartpole")
     plain = ppo.PPOConfig(**SMALL)
