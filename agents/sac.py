@@ -19,7 +19,10 @@ term has its own TD target, and the actor maximizes Σ_k w_k Q_k / σ_k. The tar
 sample, the one critic whose Σ_k w_k Q_k (over σ_k when normalized) is lowest and takes its per-term values
 (``rlkit.off_policy.weighted_min``; a min per term would sit below the scalar min, further with more terms). The
 entropy bonus in the targets is split over terms in proportion 1/Σw, so without normalization the weighted sum of
-the per-term targets equals the scalar soft target exactly.
+the per-term targets equals the scalar soft target exactly; with per-term normalization the critics are not soft
+(no entropy in their targets, jaxrl's ``backup_entropy=False``) and the entropy is the actor's −α log π alone —
+else σ_k would measure each term's entropy slice and the actor would amplify the small terms' slices ~1/σ_k times
+(on push2d safety's mean Q was +1.2 from never-positive rewards, mostly that slice).
 With ``multi_critic=False`` the terms are summed with ``reward_weights`` first (the single-critic baseline).
 
 Per-term scale σ_k (``term_normalization="per_term"``): the debiased exponential moving std of term k's TD targets,
@@ -212,7 +215,11 @@ def make_sac(
         if log_prior is not None:
             next_logp = next_logp - log_prior(batch["next_obs"], next_a)
         q_next = target_critics(critic_net.apply(state.target_critic, batch["next_obs"], next_a), k_min)
+        # the entropy bonus of the soft target: split over terms (1/Σw each) so that the weighted sum is the scalar
+        # soft target — but kept out of per-term normalized critics, whose scales σ_k would otherwise measure it
+        # and hand the small terms' entropy slices ~1/σ_k times their weight in the actor (the actor keeps α log π)
         entropy_share = alpha * next_logp[:, None] / (jnp.sum(weights) if config.multi_critic else 1.0)
+        entropy_share = 0.0 * entropy_share if normalize_terms else entropy_share
         not_done = 1.0 - batch["terminated"].astype(jnp.float32)[:, None]
         reward = scalarize(batch["reward"])
         # each term's scale from the critics' mean target (no min in it, so a term's scale never depends on the

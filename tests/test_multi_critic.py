@@ -111,6 +111,22 @@ def test_the_multi_critic_target_is_the_critic_with_the_lowest_weighted_sum(modu
         assert np.allclose(got, losses, rtol=1e-4) == expect_equal, (got, losses)
 
 
+@pytest.mark.parametrize("normalization", ["per_term", "none"])
+def test_per_term_normalized_sac_critics_carry_no_entropy_bonus(normalization):
+    """The temperature reaches the per-term targets only without normalization (the split soft target); with
+    per-term normalization the critics' losses are the same whatever α is."""
+    spec = envs.make("push2d").spec
+    config = sac.SACConfig(hidden_sizes=(16,), multi_critic=True, term_normalization=normalization)
+    agent = sac.make_sac(config, spec)
+    state = agent.init(jax.random.key(0))
+    batch = _batch(10, 2, (4,), n=64)
+    losses = []
+    for alpha in (0.01, 10.0):
+        _, m = jax.jit(agent.update)(state.replace(log_alpha=jnp.log(alpha)), batch, jax.random.key(3))
+        losses.append(np.array([float(m[f"loss/critic/{n}"]) for n in spec.reward_names]))
+    assert np.allclose(losses[0], losses[1], rtol=1e-6) == (normalization == "per_term"), losses
+
+
 def _scale_term(params, term, factor):
     """Multiply one output column (reward term) of the critics' last layer by ``factor``: Q_term × factor."""
     layers = params["params"]["VmapMLP_0"]
