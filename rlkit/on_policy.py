@@ -90,7 +90,7 @@ class OnPolicyState:
     env_state: Any
     agent_state: Any
     obs_stats: running_stats.RunningMeanStd  # running statistics of raw observations
-    return_stats: running_stats.RunningMeanStd  # [K] (or [1], reward_scale="shared"): of the discounted return
+    return_stats: running_stats.RunningMeanStd  # [K] ([1]: reward_scale="shared"): discounted return
     discounted_return: jax.Array  # [num_envs, K]: CleanRL NormalizeReward's ``returns``
     env_steps: jax.Array  # int32[]: env steps so far (all envs of the run)
     raw_obs: Any = (
