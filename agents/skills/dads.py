@@ -95,8 +95,8 @@ def _standardize(config: DADSConfig, dyn: Dynamics, s, delta):
     return running_stats.normalize(dyn.obs_stats, s), running_stats.normalize(dyn.delta_stats, delta)
 
 
-def log_prob(config: DADSConfig, params, s, z, delta) -> jax.Array:
-    """``log q(Δs | s, z)`` of standardized ``s [..., D]``, ``delta [..., D]`` under skills ``z [..., d]``."""
+def _mixture(config: DADSConfig, params, s, z):
+    """``(log weights [..., M], means [..., M, D], stds [..., M, D])`` of q(· | s, z) (standardized units)."""
     size, m = s.shape[-1], config.num_components
     s = jnp.broadcast_to(s, z.shape[:-1] + (size,))
     out = _net(config, size).apply(params, jnp.concatenate([s, z], -1))
@@ -106,9 +106,15 @@ def log_prob(config: DADSConfig, params, s, z, delta) -> jax.Array:
         std = jnp.ones_like(mean)
     else:
         std = jnp.clip(jax.nn.softplus(rest[..., m * size :]).reshape(mean.shape), 0.3, 10.0)
+    return jax.nn.log_softmax(logits), mean, std
+
+
+def log_prob(config: DADSConfig, params, s, z, delta) -> jax.Array:
+    """``log q(Δs | s, z)`` of standardized ``s [..., D]``, ``delta [..., D]`` under skills ``z [..., d]``."""
+    log_w, mean, std = _mixture(config, params, s, z)
     x = delta[..., None, :]
     normal = -0.5 * jnp.square((x - mean) / std) - jnp.log(std) - 0.5 * jnp.log(2 * jnp.pi)
-    return jax.nn.logsumexp(jax.nn.log_softmax(logits) + jnp.sum(normal, -1), axis=-1)
+    return jax.nn.logsumexp(log_w + jnp.sum(normal, -1), axis=-1)
 
 
 def dynamics(state) -> Dynamics:
@@ -119,11 +125,9 @@ def dynamics(state) -> Dynamics:
 def predict(config: DADSConfig, dyn: Dynamics, s, z) -> jax.Array:
     """The mixture's mean next state ``s + E[Δs | s, z]`` on ``s``'s ``obs_dims`` coordinates."""
     x = s[..., list(config.obs_dims)] if config.obs_dims else s
-    size, m = x.shape[-1], config.num_components
     xn = running_stats.normalize(dyn.obs_stats, x) if config.normalize else x
-    out = _net(config, size).apply(dyn.params, jnp.concatenate([xn, z], -1))
-    w = jax.nn.softmax(out[..., :m])
-    mean = jnp.sum(w[..., None] * out[..., m : m + m * size].reshape(*out.shape[:-1], m, size), -2)
+    log_w, means, _ = _mixture(config, dyn.params, xn, z)
+    mean = jnp.sum(jnp.exp(log_w)[..., None] * means, -2)
     return x + (mean * dyn.delta_stats.std + dyn.delta_stats.mean if config.normalize else mean)
 
 
