@@ -13,7 +13,9 @@ loop it closes as soon as one read fails; the reads still in flight then report 
 one damaged file (``Event loop is closed``, ``exception was never retrieved``, orbax's coroutines failing as they
 are collected, ``coroutine ... was never awaited``). While a restore runs — and after a failed one, until its
 abandoned reads are collected and quiet — exactly those reports are dropped (ones from orbax's own code or its
-closed event loop); anything else still reaches its handler.
+closed event loop); anything else still reaches its handler. On a loaded machine some reads report even later,
+so after a failed read the same narrow filter stays on for the rest of the process (``_drop_late_stragglers``):
+it drops only reports that come from orbax's code or a closed event loop, and passes everything else on.
 ``set_aside(step, into)`` moves a damaged step out of the checkpoint directory — kept, never deleted — so that
 the run can go on saving from an older one.
 
@@ -155,6 +157,49 @@ def _settle(noise: _OrbaxNoise, *, quiet_s: float = 0.5, max_s: float = 5.0) -> 
         time.sleep(0.02)
 
 
+def _from_orbax(record: logging.LogRecord) -> bool:
+    """Whether an asyncio log record reports an exception raised in orbax's code or by a closed event loop."""
+    exc = record.exc_info[1] if record.exc_info else None
+    if exc is None:
+        return False
+    if isinstance(exc, RuntimeError) and "Event loop is closed" in str(exc):
+        return True
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.startswith(_ORBAX_DIR):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+class _LateOrbaxNoise(logging.Filter):
+    """After a failed read, for good: drops asyncio's records of exceptions from orbax or its closed loop."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not ("exception was never retrieved" in record.getMessage() and _from_orbax(record))
+
+
+_LATE_NOISE = _LateOrbaxNoise()
+
+
+def _drop_late_stragglers() -> None:
+    """After a failed read: keep dropping its stragglers (only those) for the rest of the process — the reads a
+    failed restore abandoned can report many seconds later on a loaded machine, after ``_settle`` stopped
+    waiting. Installed once; a later ``sys.unraisablehook`` set by someone else replaces it, which is fine."""
+    if not getattr(sys.unraisablehook, "_rlkit_late_stragglers", False):
+        previous = sys.unraisablehook
+
+        def hook(unraisable):
+            if not _from_failed_read(unraisable):
+                previous(unraisable)
+
+        hook._rlkit_late_stragglers = True
+        sys.unraisablehook = hook
+    asyncio_logger = logging.getLogger("asyncio")
+    if _LATE_NOISE not in asyncio_logger.filters:
+        asyncio_logger.addFilter(_LATE_NOISE)
+
+
 def _is_typed_key(x) -> bool:
     return isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
 
@@ -209,6 +254,7 @@ class Checkpointer:
             if error is not None:
                 _settle(noise)
         if error is not None:
+            _drop_late_stragglers()
             raise error
         if not isinstance(config, dict):
             raise CheckpointError(
@@ -237,6 +283,7 @@ class Checkpointer:
             if error is not None:  # outside the except block: the failed reads are unreferenced now
                 _settle(noise)
         if error is not None:
+            _drop_late_stragglers()
             raise error
         state = jax.tree.map(
             lambda t, x: jax.random.wrap_key_data(x, impl=jax.random.key_impl(t)) if _is_typed_key(t) else x,

@@ -311,6 +311,27 @@ def test_a_damaged_checkpoint_fails_in_one_line_without_orbax_noise(tmp_path, ca
     assert not [r for r in caplog.records if r.name == "asyncio"]
 
 
+def test_stragglers_that_report_after_a_failed_read_are_dropped_and_nothing_else(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    seen = []
+    monkeypatch.setattr(sys, "unraisablehook", seen.append)
+    done = _toy(tmp_path, 100)
+    (tmp_path / "checkpoints" / "100" / "state" / "manifest.ocdbt").write_bytes(b"xx")
+    with Checkpointer(tmp_path / "checkpoints") as ckpt, pytest.raises(ConfigError):
+        ckpt.restore(done.state, 100)
+    seen.clear()
+
+    def report(exc):  # what a read abandoned by orbax reports long after the restore returned
+        sys.unraisablehook(types.SimpleNamespace(exc_value=exc, exc_traceback=None, object=None))
+
+    report(RuntimeError("Event loop is closed"))
+    assert seen == []
+    report(ValueError("the user's own"))
+    assert [str(u.exc_value) for u in seen] == ["the user's own"]
+
+
 def test_when_no_checkpoint_restores_resume_fails_with_one_error(tmp_path):
     _toy(tmp_path, 200)
     for step in (100, 200):
