@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from agents import dqn, ppo, sac, td3
 from agents.imitation import airl, bc, dagger, demo_reg, gail, rlpd, sqil
-from agents.skills import csd, dads, diayn, lsd, metra
+from agents.skills import csd, dads, diayn, lsd, metra, slim
 from rlkit.registry import AgentEntry, register
 
 register(
@@ -169,3 +169,18 @@ for _module, _config, _description in (
             condition=_s.condition,
         )
     )
+register(
+    AgentEntry(
+        "slim",
+        slim.SLIMConfig,
+        slim.make_slim,
+        slim.make_trainer,
+        "SLIM: PPO with one critic per reward term on the env's terms plus METRA's skill reward, per-term normalized",
+        family="skills",
+        loop="on_policy",
+        validate=slim.validate,
+        host_pieces=None,
+        host_note="SLIM runs on JAX envs (its PPO rollouts carry z as a transition extra on device)",
+        condition=lambda config: (slim.skills(config), config.resample_every),
+    )
+)

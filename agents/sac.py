@@ -15,35 +15,29 @@
 
 Multi-critic (SLIM's idea carried to an off-policy learner): with K named reward terms and ``multi_critic=True``
 every critic outputs K values (``separate_term_critics``: one network per term instead of one K-output head), each
-term has its own TD target, and the actor maximizes Σ_k w_k Q_k / σ_k. The target's min over critics picks, per
-sample, the one critic whose Σ_k w_k Q_k (over σ_k when normalized) is lowest and takes its per-term values
-(``rlkit.off_policy.weighted_min``; a min per term would sit below the scalar min, further with more terms). The
-entropy bonus in the targets is split over terms in proportion 1/Σw, so without normalization the weighted sum of
-the per-term targets equals the scalar soft target exactly; with per-term normalization the critics are not soft
-(no entropy in their targets, jaxrl's ``backup_entropy=False``) and the entropy is the actor's −α log π alone —
-else σ_k would measure each term's entropy slice and the actor would amplify the small terms' slices ~1/σ_k times
-(on push2d safety's mean Q was +1.2 from never-positive rewards, mostly that slice).
+term has its own TD target, and the actor maximizes Σ_k w_k Q_k. The target's min over critics picks, per
+sample, the one critic whose weighted sum is lowest and takes its per-term values (``rlkit.off_policy.
+weighted_min``; a min per term would sit below the scalar min, further with more terms).
 With ``multi_critic=False`` the terms are summed with ``reward_weights`` first (the single-critic baseline).
 
-Per-term scale σ_k (``term_normalization="per_term"``): the debiased exponential moving std of term k's TD targets,
-with the target critics' mean in place of their min (so a term's scale does not depend on which critic the other
-terms' units pick; ``rlkit.off_policy.TermScale``). Why this choice: SLIM normalizes each term's *advantages* to unit scale before
-weighting; the off-policy analogue is to divide each term's Q by a running scale where the terms meet, i.e. in
-the actor objective, as TD-MPC2 (Hansen et al. 2024) divides Q by a running scale in its policy loss and DreamerV3
-normalizes returns. The scale statistic is PopArt's (van Hasselt et al. 2016: running first and second moments of
-the targets), but we do not rescale the critics' outputs (PopArt's output-preserving step): the critics keep
-regressing raw targets, so their losses and targets are untouched and only the actor's weighting changes. The std
-(not the raw magnitude) is used so a constant offset — e.g. the always-negative reach term — does not count as
-scale. Multiplying one term's reward by c multiplies its Q and σ by c, so the actor update is unchanged
-(tested). σ_k is floored at ``q_scale_floor`` so a term whose targets are nearly constant (a sparse reward not
-yet received) is amplified at most 1/floor times. With one term there is nothing to balance: normalization is
-off, and the learner is plain SAC exactly (tested); ``term_normalization="none"`` gives the unnormalized
-multi-critic ablation.
+``term_normalization="none"``: the critics regress raw per-term targets and the entropy bonus of the soft target is
+split over the terms in proportion 1/Σw, so the weighted sum of the per-term targets is the scalar soft target.
 
-Measured limit (``experiments/multi_critic_push2d.py``, README): on push2d this actor-side scaling does *not* beat
-the single critic — σ of the small terms (push, safety, control: 0.1–0.2) is ~100× below reach's, so their
-still-inaccurate Q estimates dominate the actor and reaching collapses. PPO's recipe that does work (per-term
-normalized critic targets *and* normalized combination) has no SAC counterpart here yet.
+``term_normalization="per_term"`` (the default with ≥ 2 terms): PopArt (van Hasselt et al. 2016) per term. Each
+critic output is a normalized value (Q_k − μ_k) / σ_k, with μ_k, σ_k the debiased moving mean and std of term k's
+TD targets (``rlkit.off_policy.TermScale``; the critics' mean target feeds them, so a term's statistics do not
+depend on which critic the other terms pick); targets are normalized with the updated statistics, and the
+critics' last layer is rescaled as the statistics move so that their outputs keep their meaning in reward units
+(``rescale_term_outputs``: PopArt's output preservation). Every term's critic then regresses O(1) targets — the
+off-policy counterpart of PPO's per-term reward scaling — and the actor maximizes Σ_k w_k Q̂_k over normalized
+values, the counterpart of SLIM's normalized per-term advantages (the min picks the critic with the lowest
+Σ_k w_k Q_k / σ_k). The per-term critics carry no entropy bonus (jaxrl's ``backup_entropy=False``): σ_k would
+measure each term's entropy slice and the actor would amplify the small terms' slices ~1/σ_k times; the entropy
+is the actor's −α log π alone. The std, not the raw magnitude, is the scale so that a constant offset (the always
+negative reach term) does not count as scale; multiplying one term's reward by c multiplies its μ and σ by c and
+leaves every update unchanged (tested). σ_k is floored at ``q_scale_floor``, so a term whose targets are nearly
+constant (a sparse reward not yet received) is amplified at most 1/floor times. With one term there is nothing
+to balance: normalization is off, and the learner is plain SAC exactly (tested).
 """
 
 from __future__ import annotations
@@ -70,6 +64,8 @@ from rlkit.off_policy import (
     actor_term_losses,
     check_reward_weights,
     make_off_policy_trainer,
+    normalized_term_targets,
+    rescale_term_outputs,
     term_critics,
     term_metrics,
     weighted_min,
@@ -159,6 +155,7 @@ def make_sac(
     critic_tx = optax.inject_hyperparams(optax.adam)(learning_rate=config.q_lr)
     alpha_tx = optax.inject_hyperparams(optax.adam)(learning_rate=config.q_lr)
     target_entropy = -config.target_entropy_scale * action_size
+    scale_args = (config.q_scale_rate, config.q_scale_floor)
     log_scale = jnp.sum(jnp.log(scale))
 
     def policy(actor_params, obs, key):
@@ -215,22 +212,28 @@ def make_sac(
         if log_prior is not None:
             next_logp = next_logp - log_prior(batch["next_obs"], next_a)
         q_next = target_critics(critic_net.apply(state.target_critic, batch["next_obs"], next_a), k_min)
-        # the entropy bonus of the soft target: split over terms (1/Σw each) so that the weighted sum is the scalar
-        # soft target — but kept out of per-term normalized critics, whose scales σ_k would otherwise measure it
-        # and hand the small terms' entropy slices ~1/σ_k times their weight in the actor (the actor keeps α log π)
-        entropy_share = alpha * next_logp[:, None] / (jnp.sum(weights) if config.multi_critic else 1.0)
-        entropy_share = 0.0 * entropy_share if normalize_terms else entropy_share
         not_done = 1.0 - batch["terminated"].astype(jnp.float32)[:, None]
         reward = scalarize(batch["reward"])
-        # each term's scale from the critics' mean target (no min in it, so a term's scale never depends on the
-        # other terms' units), then the min: the critic whose Σ_k w_k Q_k (each term over its scale when
-        # normalized: what the actor maximizes) is lowest, with its per-term values (``weighted_min``)
-        term_scale = state.term_scale.update(
-            reward + config.gamma * not_done * (jnp.mean(q_next, axis=0) - entropy_share), config.q_scale_rate
-        )
-        q_scale = term_scale.std(config.q_scale_rate, config.q_scale_floor)  # [K]
-        q_next = weighted_min(q_next, weights / q_scale if normalize_terms else weights)
-        target = reward + config.gamma * not_done * (q_next - entropy_share)
+        critic, target_critic = state.critic, state.target_critic
+        if normalize_terms:
+            # PopArt: the critics output (Q_k − μ_k) / σ_k and regress normalized targets, so every term's critic
+            # learns O(1) values whatever its units; no entropy bonus in them (σ_k would measure each term's
+            # entropy slice and the actor would amplify the small terms' slices ~1/σ_k; the actor keeps α log π)
+            term_scale, target, (out_scale, out_shift) = normalized_term_targets(
+                state.term_scale, q_next, reward, not_done, config.gamma, weights, *scale_args
+            )
+            critic = rescale_term_outputs(critic, out_scale, out_shift)
+            target_critic = rescale_term_outputs(target_critic, out_scale, out_shift)
+        else:
+            # the entropy bonus of the soft target split over terms (1/Σw each): the weighted sum of the per-term
+            # targets is the scalar soft target; the min is the critic with the lowest Σ_k w_k Q_k, its per-term
+            # values kept (``weighted_min``); the scales are only reported
+            entropy_share = alpha * next_logp[:, None] / (jnp.sum(weights) if config.multi_critic else 1.0)
+            term_scale = state.term_scale.update(
+                reward + config.gamma * not_done * (jnp.mean(q_next, axis=0) - entropy_share), scale_args[0]
+            )
+            target = reward + config.gamma * not_done * (weighted_min(q_next, weights) - entropy_share)
+        q_mu, q_scale = term_scale.stats(*scale_args)  # [K]
         target = jax.lax.stop_gradient(target)
 
         def critic_loss(critic_params):
@@ -238,20 +241,18 @@ def make_sac(
             # sum over critics and terms of each one's MSE (CleanRL: qf1_loss + qf2_loss)
             return jnp.sum(jnp.mean((q - target[None]) ** 2, axis=1)), q
 
-        (q_loss, q_pred), grads = jax.value_and_grad(critic_loss, has_aux=True)(state.critic)
-        updates, critic_opt = critic_tx.update(grads, state.critic_opt, state.critic)
-        critic = optax.apply_updates(state.critic, updates)
+        (q_loss, q_pred), grads = jax.value_and_grad(critic_loss, has_aux=True)(critic)
+        updates, critic_opt = critic_tx.update(grads, state.critic_opt, critic)
+        critic = optax.apply_updates(critic, updates)
 
-        # ---- ACTOR: maximize Σ_k w_k Q_k / σ_k − α log π (with the updated critics, as CleanRL), Q_k the min over
-        # critics or their mean (actor_q): REDQ (Alg. 1 line 13) and RLPD (`qs.mean(axis=0)`) average the whole
-        # ensemble here and keep the pessimistic min, over a random subset, for the target only
+        # ---- ACTOR: maximize Σ_k w_k Q_k − α log π (with the updated critics, as CleanRL; normalized Q_k under
+        # per-term normalization), Q_k the min over critics or their mean (actor_q): REDQ (Alg. 1 line 13) and
+        # RLPD (`qs.mean(axis=0)`) average the whole ensemble here and keep the pessimistic min for the target
         def actor_loss(actor_params):
             a, logp = policy(actor_params, batch["obs"], k_pi)
             if log_prior is not None:  # the KL to the prior in place of the entropy
                 logp = logp - log_prior(batch["obs"], a)
             qs = critic_net.apply(critic, batch["obs"], a)  # [N, B, K]
-            if normalize_terms:
-                qs = qs / jax.lax.stop_gradient(q_scale)
             q = jnp.mean(qs, axis=0) if actor_mean else weighted_min(qs, weights)  # [B, K]
             q_total = jnp.sum(q * weights, axis=-1) if config.multi_critic else q[:, 0]
             q_fn = lambda obs, act: critic_net.apply(critic, obs, act)  # noqa: E731
@@ -272,7 +273,7 @@ def make_sac(
         a_updates, alpha_opt = alpha_tx.update(a_grad, state.alpha_opt, state.log_alpha)
         log_alpha = optax.apply_updates(state.log_alpha, a_updates) if config.autotune else state.log_alpha
 
-        target_critic = optax.incremental_update(critic, state.target_critic, config.tau)
+        target_critic = optax.incremental_update(critic, target_critic, config.tau)
         new = SACState(
             actor,
             critic,
@@ -289,14 +290,16 @@ def make_sac(
             "loss/actor": pi_loss,
             "loss/alpha": a_loss,
             "alpha": alpha,
-            "q_mean": jnp.mean(q_pred),
+            "q_mean": jnp.mean(q_pred * q_scale + q_mu) if normalize_terms else jnp.mean(q_pred),
         } | extra_metrics
         if log_prior is None:
             metrics["entropy"] = -jnp.mean(logp)
         else:  # logp holds log π − log π_prior: a one-sample estimate of KL(π ‖ π_prior)
             metrics["kl_to_prior"] = jnp.mean(logp)
         if config.multi_critic and k > 1:
-            metrics |= term_metrics(spec.reward_names, q_pred, target, q_scale)
+            metrics |= term_metrics(
+                spec.reward_names, q_pred, target, q_scale, q_mu if normalize_terms else None
+            )
         return new, metrics
 
     return Agent("sac", config, init, act, update, log_prob)

@@ -4,11 +4,13 @@ updated every ``policy_frequency`` = 2 critic steps, Gaussian exploration noise 
 bootstrapping with (1 − terminated) only (truncation bootstraps from the pre-reset ``next_obs``).
 
 Vector rewards follow SAC's convention (``agents.sac``, which says why): ``multi_critic=True`` keeps one Q output
-per named term (or one network per term with ``separate_term_critics``) and the actor maximizes Σ_k w_k Q_k / σ_k,
-σ_k the running std of term k's TD targets (``term_normalization="per_term"``; ``"none"``: σ_k = 1), and the
-target's twin min is the critic with the lowest Σ_k w_k Q_k / σ_k (``rlkit.off_policy.weighted_min``); with one
-term there is nothing to balance and the learner is plain TD3 exactly (tested). Otherwise the terms are summed
-with ``reward_weights`` first.
+per named term (or one network per term with ``separate_term_critics``), the target's twin min is the critic with
+the lowest weighted sum (``rlkit.off_policy.weighted_min``) and the actor maximizes Σ_k w_k Q_k; with
+``term_normalization="per_term"`` the critics are PopArt-normalized per term (outputs and targets in units of
+each term's running target std, the last layer rescaled to preserve outputs) and the actor maximizes the weighted
+normalized values. The target critic takes the output-preserving rescale at every critic step, also between the
+delayed Polyak updates. With one term there is nothing to balance and the learner is plain TD3 exactly (tested).
+Otherwise the terms are summed with ``reward_weights`` first.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from rlkit.off_policy import (
     actor_term_losses,
     check_reward_weights,
     make_off_policy_trainer,
+    normalized_term_targets,
+    rescale_term_outputs,
     term_critics,
     term_metrics,
     weighted_min,
@@ -98,6 +102,7 @@ def make_td3(config: TD3Config, spec: EnvSpec, *, actor_terms: Sequence[ActorLos
         config.separate_term_critics,
     )
     normalize_terms = config.multi_critic and k > 1 and config.term_normalization == "per_term"
+    scale_args = (config.q_scale_rate, config.q_scale_floor)
     tx = optax.inject_hyperparams(optax.adam)(learning_rate=config.learning_rate)
 
     def init(key, spec_=None) -> TD3State:
@@ -143,28 +148,33 @@ def make_td3(config: TD3Config, spec: EnvSpec, *, actor_terms: Sequence[ActorLos
         q_next = critic_net.apply(state.target_critic, batch["next_obs"], next_a)  # [N, B, K]
         not_done = 1.0 - batch["terminated"].astype(jnp.float32)[:, None]
         reward = scalarize(batch["reward"])
-        # the scales from the critics' mean target, then the min over critics by Σ_k w_k Q_k / σ_k (as SAC)
-        term_scale = state.term_scale.update(
-            reward + config.gamma * not_done * jnp.mean(q_next, axis=0), config.q_scale_rate
-        )
-        q_scale = term_scale.std(config.q_scale_rate, config.q_scale_floor)  # [K]
-        q_next = weighted_min(q_next, weights / q_scale if normalize_terms else weights)
-        target = jax.lax.stop_gradient(reward + config.gamma * not_done * q_next)
+        critic, target_critic = state.critic, state.target_critic
+        if normalize_terms:  # PopArt-normalized per-term critics, as SAC's
+            term_scale, target, (out_scale, out_shift) = normalized_term_targets(
+                state.term_scale, q_next, reward, not_done, config.gamma, weights, *scale_args
+            )
+            critic = rescale_term_outputs(critic, out_scale, out_shift)
+            target_critic = rescale_term_outputs(target_critic, out_scale, out_shift)
+        else:  # the min over critics by Σ_k w_k Q_k (as SAC); the scales only reported
+            term_scale = state.term_scale.update(
+                reward + config.gamma * not_done * jnp.mean(q_next, axis=0), scale_args[0]
+            )
+            target = reward + config.gamma * not_done * weighted_min(q_next, weights)
+        q_mu, q_scale = term_scale.stats(*scale_args)  # [K]
+        target = jax.lax.stop_gradient(target)
 
         def critic_loss(params):
             q = critic_net.apply(params, batch["obs"], batch["action"])
             return jnp.sum(jnp.mean((q - target[None]) ** 2, axis=1)), q
 
-        (q_loss, q_pred), grads = jax.value_and_grad(critic_loss, has_aux=True)(state.critic)
-        updates, critic_opt = tx.update(grads, state.critic_opt, state.critic)
-        critic = optax.apply_updates(state.critic, updates)
+        (q_loss, q_pred), grads = jax.value_and_grad(critic_loss, has_aux=True)(critic)
+        updates, critic_opt = tx.update(grads, state.critic_opt, critic)
+        critic = optax.apply_updates(critic, updates)
 
         # ---- ACTOR + TARGETS, every policy_frequency critic steps (a select, not a branch, under vmap)
         def actor_loss(params):
             a = actor_net.apply(params, batch["obs"]) * scale + bias
-            q = critic_net.apply(critic, batch["obs"], a)[0]  # CleanRL: Q1 only
-            if normalize_terms:
-                q = q / jax.lax.stop_gradient(q_scale)
+            q = critic_net.apply(critic, batch["obs"], a)[0]  # CleanRL: Q1 only (normalized under per_term)
             q_fn = lambda obs, act: critic_net.apply(critic, obs, act)  # noqa: E731
             extra, extra_metrics = actor_term_losses(
                 actor_terms, batch, a, None, q_fn, jax.random.fold_in(key, 1)
@@ -176,22 +186,27 @@ def make_td3(config: TD3Config, spec: EnvSpec, *, actor_terms: Sequence[ActorLos
         updates, actor_opt = tx.update(grads, state.actor_opt, state.actor)
         actor = optax.apply_updates(state.actor, updates)
         target_actor = optax.incremental_update(actor, state.target_actor, config.tau)
-        target_critic = optax.incremental_update(critic, state.target_critic, config.tau)
         delayed = (state.updates + 1) % config.policy_frequency == 0
         keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(delayed, n, o), new, old)  # noqa: E731
+        # the target critics take the output-preserving rescale every step (delayed or not): their outputs keep
+        # their meaning in reward units while the statistics move
+        target_critic = keep(optax.incremental_update(critic, target_critic, config.tau), target_critic)
         new = TD3State(
             keep(actor, state.actor),
             keep(target_actor, state.target_actor),
             critic,
-            keep(target_critic, state.target_critic),
+            target_critic,
             keep(actor_opt, state.actor_opt),
             critic_opt,
             state.updates + 1,
             term_scale,
         )
-        metrics = {"loss/critic": q_loss, "loss/actor": pi_loss, "q_mean": jnp.mean(q_pred)} | extra_metrics
+        q_raw = q_pred * q_scale + q_mu if normalize_terms else q_pred
+        metrics = {"loss/critic": q_loss, "loss/actor": pi_loss, "q_mean": jnp.mean(q_raw)} | extra_metrics
         if config.multi_critic and k > 1:
-            metrics |= term_metrics(spec.reward_names, q_pred, target, q_scale)
+            metrics |= term_metrics(
+                spec.reward_names, q_pred, target, q_scale, q_mu if normalize_terms else None
+            )
         return new, metrics
 
     return Agent("td3", config, init, act, update)

@@ -6,17 +6,27 @@ SLIM (Skill Learning with Multiple Critics) argues that when an agent must satis
 them into one scalar lets the terms interfere, while one critic per term, with each term's advantages normalized
 and then combined with weights, learns all of them. ``push2d``'s terms differ in scale and timing: ``reach``
 (dense, always negative), ``push`` (a +5 bonus when the block reaches the goal, plus a small dense progress term),
-``safety`` (a penalty on speed / off-table violations) and ``control`` (small, every step). For PPO and SAC, three
-variants with the same budget, network sizes and weights:
+``safety`` (a penalty on speed / off-table violations) and ``control`` (small, every step). Each row differs from
+the one above it in one thing, with the same budget, network sizes and weights:
 
-- ``single critic (sum)``: ``multi_critic=False``, one critic on the weighted sum of the terms;
-- ``multi-critic, no norm``: one critic (value / Q output) per term, ``term_normalization="none"`` — PPO sums the
-  raw per-term advantages and normalizes only the sum (as the single critic does), SAC sums raw Q-values;
-- ``multi-critic, per-term norm``: the same critics, each term normalized before weighting (PPO, SLIM: each
-  term's rewards scaled by its own return std so every critic learns O(1) targets, then each term's advantages
-  normalized over the minibatch; SAC: each term's Q divided by the running std of its TD targets in the actor);
-- PPO only, ``multi-critic, advantage norm only``: per-term advantage normalization with critics on raw rewards,
-  to separate the two halves of PPO's per-term normalization.
+PPO (rewards always normalized by a running return std, CleanRL's continuous default):
+
+- ``single critic (sum)``: one critic on the weighted sum of the terms, rewards divided by the sum's return std;
+- ``multi-critic, no norm``: one value head per term, every term divided by that same shared std
+  (``reward_scale="shared"``), raw per-term advantages summed, the sum normalized as the single critic's — only
+  the value's parameterization differs;
+- ``multi-critic, advantage norm only``: + each term's advantages normalized over the minibatch before weighting;
+- ``multi-critic, per-term norm`` (SLIM): + each term divided by its own return's std, so every critic learns
+  O(1) targets.
+
+SAC:
+
+- ``single critic (sum)``: one critic on the weighted sum;
+- ``multi-critic, no norm``: one Q output per term, raw targets, the actor maximizing Σ_k w_k Q_k (the min over
+  critics by the weighted sum, the entropy bonus split over terms: the weighted sum is the scalar soft target);
+- ``multi-critic, per-term norm``: PopArt-normalized critics (each term's outputs and targets normalized by its
+  running target mean and std, the last layer rescaled to preserve outputs as the statistics move), no entropy
+  bonus in the per-term critics, the actor maximizing Σ_k w_k Q̂_k − α log π.
 
 Two settings of the same task: the terms at their native scales, and the reach term ×10 (distances in other
 units). The second is the scale mismatch SLIM's normalization is meant for; the first checks what it costs when
@@ -66,20 +76,18 @@ SETTINGS = {"native scales": {}, "reach ×10": {"reach_weight": 10.0}}
 #: reward-term weights, the same for every variant and setting (on raw rewards for the sum, on normalized terms
 #: otherwise)
 WEIGHTS = {"reach": 1.0, "push": 1.0, "safety": 1.0, "control": 0.1}
-#: learner -> variant -> config changes. PPO's ``normalize_reward`` divides each value term's rewards by the running
-#: std of its own discounted return (one term for the sum): on for the single critic (CleanRL's continuous default,
-#: the strongest standard baseline) and for SLIM, whose per-term normalization is then complete — each critic learns
-#: O(1) targets and each term's advantages are normalized before the weights; the "advantage norm only" row
-#: normalizes the advantages but leaves the critics on raw rewards (measured: not enough, see the README).
+#: learner -> variant -> config changes; each PPO row adds one thing to the row above (see the module docstring)
 VARIANTS = {
     "PPO": {
         "single critic (sum)": dict(multi_critic=False, normalize_reward=True),
-        "multi-critic, no norm": dict(multi_critic=True, term_normalization="none", normalize_reward=False),
+        "multi-critic, no norm": dict(
+            multi_critic=True, term_normalization="none", normalize_reward=True, reward_scale="shared"
+        ),
         "multi-critic, advantage norm only": dict(
-            multi_critic=True, term_normalization="per_term", normalize_reward=False
+            multi_critic=True, term_normalization="per_term", normalize_reward=True, reward_scale="shared"
         ),
         "multi-critic, per-term norm": dict(
-            multi_critic=True, term_normalization="per_term", normalize_reward=True
+            multi_critic=True, term_normalization="per_term", normalize_reward=True, reward_scale="per_term"
         ),
     },
     "SAC": {

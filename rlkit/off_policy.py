@@ -123,8 +123,9 @@ class OffPolicyConfig(ReplayLoopConfig):
     separate_term_critics: bool = param(False, static=True)
     """multi_critic: a separate network per reward term (and critic) instead of one K-output head per critic"""
     term_normalization: str = param("per_term", static=True, choices=("per_term", "none"))
-    """multi_critic with >= 2 terms: divide each term's Q in the actor objective by the running std of its TD
-    targets ("per_term") or use raw Q-values ("none")"""
+    """multi_critic with >= 2 terms: PopArt-normalized critics, each term's outputs and targets normalized by
+    the running mean and std of its TD targets, the actor maximizing the weighted normalized values
+    ("per_term"), or raw per-term critics ("none")"""
     tau: float = param(0.005, low=0.0, high=1.0)
     """Polyak factor of the target networks"""
     q_scale_rate: float = param(0.01, low=0.0, high=1.0, low_inclusive=False)
@@ -231,21 +232,72 @@ class TermScale:
         second = (1 - rate) * self.second + rate * jnp.mean(targets**2, axis=0)
         return TermScale(mean, second, self.count + 1)
 
-    def std(self, rate, floor) -> jax.Array:
-        """``float32[K]``: the debiased running std of each term's targets, at least ``floor``."""
+    def stats(self, rate, floor) -> tuple[jax.Array, jax.Array]:
+        """``(mean, std)``, each ``float32[K]``: the debiased running mean and std of each term's targets, the
+        std at least ``floor``; ``(0, floor)`` before any update."""
         debias = 1.0 - (1.0 - rate) ** jnp.maximum(self.count, 1).astype(jnp.float32)
         mean, second = self.mean / debias, self.second / debias
-        return jnp.maximum(jnp.sqrt(jnp.maximum(second - mean**2, 0.0)), floor)
+        return mean, jnp.maximum(jnp.sqrt(jnp.maximum(second - mean**2, 0.0)), floor)
+
+    def std(self, rate, floor) -> jax.Array:
+        """``float32[K]``: the debiased running std of each term's targets, at least ``floor``."""
+        return self.stats(rate, floor)[1]
 
 
-def term_metrics(names, q, target, q_scale) -> dict[str, jax.Array]:
+def rescale_term_outputs(params, scale: jax.Array, shift: jax.Array):
+    """``term_critics`` parameters whose output for term k is ``scale_k · Q_k + shift_k`` (PopArt's
+    output-preserving step, van Hasselt et al. 2016, eq. 6): the last layer's kernel and bias of every critic
+    are rescaled per term. Works for both layouts: a K-output head per critic (kernel ``[N, H, K]``) and one
+    network per (critic, term) (kernel ``[N·K, H, 1]``, term k at rows ``n·K + k``)."""
+    inner = params["params"]
+    inner = inner.get("QEnsemble_0", inner)["VmapMLP_0"]
+    last = max((n for n in inner if n.startswith("Dense_")), key=lambda n: int(n.split("_")[1]))
+    kernel, bias = inner[last]["kernel"], inner[last]["bias"]
+    k = scale.shape[0]
+    if kernel.shape[-1] == k:  # [N, H, K], [N, K]
+        new = {"kernel": kernel * scale, "bias": bias * scale + shift}
+    else:  # [N·K, H, 1], [N·K, 1]
+        rows = kernel.shape[0] // k
+        s, b = jnp.tile(scale, rows)[:, None], jnp.tile(shift, rows)[:, None]
+        new = {"kernel": kernel * s[:, None], "bias": bias * s + b}
+    out = jax.tree.map(lambda x: x, params)  # a copy of the nested dicts, leaves shared
+    target = out["params"]
+    target = target.get("QEnsemble_0", target)["VmapMLP_0"]
+    target[last] = new
+    return out
+
+
+def normalized_term_targets(
+    term_scale: TermScale, q_next: jax.Array, reward, not_done, gamma, weights, rate, floor, offset=0.0
+):
+    """PopArt (van Hasselt et al. 2016) for per-term critics whose outputs are normalized values
+    ``(Q_k − μ_k) / σ_k``: the target critics' outputs ``q_next [N, B, K]`` are read in reward units with the
+    current statistics, the statistics take in this batch's targets (the critics' mean: see ``TermScale``), the
+    min over critics is the one with the lowest ``Σ_k w_k Q_k / σ_k`` (``weighted_min``), and the target is
+    normalized with the new statistics. ``offset [B, K]``: subtracted from the bootstrapped value (SAC's entropy
+    share). Returns ``(new term_scale, normalized target [B, K], (scale, shift))``; apply
+    ``rescale_term_outputs(params, scale, shift)`` to the critics and their targets before the gradient step, so
+    that their outputs keep their meaning in reward units while the statistics move (output preservation)."""
+    mu, sigma = term_scale.stats(rate, floor)
+    raw_next = q_next * sigma + mu
+    term_scale = term_scale.update(reward + gamma * not_done * (jnp.mean(raw_next, axis=0) - offset), rate)
+    new_mu, new_sigma = term_scale.stats(rate, floor)
+    raw_target = reward + gamma * not_done * (weighted_min(raw_next, weights / new_sigma) - offset)
+    target = (raw_target - new_mu) / new_sigma
+    return term_scale, target, (sigma / new_sigma, (mu - new_mu) / new_sigma)
+
+
+def term_metrics(names, q, target, q_scale, q_mean=None) -> dict[str, jax.Array]:
     """Per-term critic losses (summed over critics, as ``loss/critic``), mean Q-values and running scales, from
-    the critics' predictions ``q [N, B, K]``, the TD targets ``[B, K]`` and the scales ``[K]``."""
+    the critics' predictions ``q [N, B, K]``, the TD targets ``[B, K]`` and the scales ``[K]``. ``q_mean [K]``:
+    the critics output normalized values (PopArt): losses are reported as trained (normalized), Q-values in
+    reward units (``q · q_scale + q_mean``)."""
     losses = jnp.sum(jnp.mean((q - target[None]) ** 2, axis=1), axis=0)
+    raw = q if q_mean is None else q * q_scale + q_mean
     out = {}
     for i, name in enumerate(names):
         out[f"loss/critic/{name}"] = losses[i]
-        out[f"q_mean/{name}"] = jnp.mean(q[..., i])
+        out[f"q_mean/{name}"] = jnp.mean(raw[..., i])
         out[f"q_scale/{name}"] = q_scale[i]
     return out
 

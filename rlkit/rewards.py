@@ -72,6 +72,31 @@ class TermsState:
     terms: tuple  # one state per reward term, in order
 
 
+def repeated(term: RewardTerm, steps: int, batch_size: int) -> RewardTerm:
+    """``term`` taking ``steps`` updates per call, each on ``batch_size`` rows of the batch it is given, drawn at
+    random without replacement (all rows when the batch is smaller); metrics averaged over the steps. For
+    on-policy learners, whose terms see one labelled rollout per iteration: a single step on it would leave a
+    model that the papers train with thousands of minibatch steps (METRA's φ at lr 1e-4) far behind."""
+    if steps < 1 or batch_size < 1:
+        raise ConfigError(
+            f"reward term {term.name!r}: steps = {steps}, batch_size = {batch_size}; both must be >= 1"
+        )
+
+    def update(state, batch, key, *args):
+        n = jax.tree.leaves(batch["obs"])[0].shape[0]
+        size = min(batch_size, n)
+
+        def step(state, k):
+            k_rows, k_update = jax.random.split(k)
+            rows = jax.random.permutation(k_rows, n)[:size]
+            return term.update(state, jax.tree.map(lambda x: x[rows], batch), k_update, *args)
+
+        state, metrics = jax.lax.scan(step, state, jax.random.split(key, steps))
+        return state, jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)
+
+    return RewardTerm(term.name, term.init, term.reward, update, term.needs_policy)
+
+
 def term_names(spec: EnvSpec, names: Sequence[str], env_reward: bool) -> tuple[str, ...]:
     """The reward names the base learner sees: the env's (when kept) then the terms'; clashes raise one line."""
     out = (tuple(spec.reward_names) if env_reward else ()) + tuple(names)

@@ -17,7 +17,7 @@ from envs.spaces import Box
 from envs.wrappers import SumReward, TimeLimit
 from rlkit.configs import ConfigError
 from rlkit.evaluation import evaluate_policy
-from rlkit.off_policy import term_critics, weighted_min, weights_for
+from rlkit.off_policy import TermScale, rescale_term_outputs, term_critics, weighted_min, weights_for
 from rlkit.statistics import bootstrap_ci, iqm
 
 
@@ -69,19 +69,47 @@ def test_weighted_min_takes_each_samples_lowest_weighted_critic_with_its_per_ter
     np.testing.assert_array_equal(weighted_min(q[..., :1], w[:1]), jnp.min(q[..., :1], axis=0))
 
 
+@pytest.mark.parametrize("separate", [False, True], ids=["head", "separate"])
+def test_rescale_term_outputs_maps_each_terms_output_affinely(separate):
+    net = term_critics((8, 8), 3, 4, True, separate)
+    obs, act = jax.random.normal(jax.random.key(1), (5, 6)), jax.random.normal(jax.random.key(2), (5, 2))
+    params = net.init(jax.random.key(0), obs, act)
+    scale, shift = jnp.array([0.5, 2.0, 1.0, 10.0]), jnp.array([1.0, -3.0, 0.0, 0.25])
+    before = net.apply(params, obs, act)
+    after = net.apply(rescale_term_outputs(params, scale, shift), obs, act)
+    np.testing.assert_allclose(after, before * scale + shift, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(net.apply(params, obs, act), before)  # the input is not modified
+
+
+def _nontrivial_scale(k, seed=5):
+    """Term statistics as after a few updates, each term in its own units."""
+    targets = jax.random.normal(jax.random.key(seed), (3, 64, k)) * jnp.array([3.0, 0.1, 1.0, 0.02]) - 1.0
+    scale = TermScale.zeros(k)
+    for t in targets:
+        scale = scale.update(t, 0.01)
+    return scale
+
+
+@pytest.mark.parametrize("normalization", ["none", "per_term"])
 @pytest.mark.parametrize("module", [sac, td3], ids=["sac", "td3"])
-def test_the_multi_critic_target_is_the_critic_with_the_lowest_weighted_sum(module):
+def test_the_multi_critic_target_is_the_critic_with_the_lowest_weighted_sum(module, normalization):
     """Per-term critic losses of one update, by hand: the target takes, per sample, the target critic whose
-    Σ_k w_k Q_k is lowest (its per-term values), not each term's own min."""
+    Σ_k w_k Q_k is lowest (its per-term values), not each term's own min. Per-term normalized: PopArt — the
+    target critics' outputs read in reward units with the old statistics, the statistics updated with the mean
+    target, the min by Σ_k w_k Q_k / σ_k, the target normalized with the new statistics and regressed by the
+    critics after their output-preserving rescale; no entropy bonus (SAC)."""
     spec = envs.make("push2d").spec
     cls, make = (sac.SACConfig, sac.make_sac) if module is sac else (td3.TD3Config, td3.make_td3)
     config = cls(
-        hidden_sizes=(16,), multi_critic=True, term_normalization="none", reward_weights=(1.0, 2.0, 0.5, 1.0)
+        hidden_sizes=(16,),
+        multi_critic=True,
+        term_normalization=normalization,
+        reward_weights=(1.0, 2.0, 0.5, 1.0),
     )
     agent = make(config, spec)
     state = agent.init(jax.random.key(0))
     state = state.replace(
-        target_critic=jax.tree.map(lambda x: x * 3.0, state.target_critic)
+        target_critic=jax.tree.map(lambda x: x * 3.0, state.target_critic), term_scale=_nontrivial_scale(4)
     )  # critics disagree
     batch = _batch(10, 2, (4,), n=64)
     key = jax.random.key(3)
@@ -100,14 +128,31 @@ def test_the_multi_critic_target_is_the_critic_with_the_lowest_weighted_sum(modu
         next_a, entropy = jnp.clip(mean + noise, -1, 1), 0.0
     q_next = net.apply(state.target_critic, batch["next_obs"], next_a)  # [2, B, 4]
     w = jnp.asarray(config.reward_weights)
+    not_done = 1.0 - batch["terminated"][:, None]
+    r = batch["reward"]
+    got = np.array([float(m[f"loss/critic/{n}"]) for n in spec.reward_names])
+    if normalization == "per_term":
+        rate, floor = config.q_scale_rate, config.q_scale_floor
+        mu, sigma = state.term_scale.stats(rate, floor)
+        raw = q_next * sigma + mu
+        new_mu, new_sigma = state.term_scale.update(r + 0.99 * not_done * raw.mean(0), rate).stats(
+            rate, floor
+        )
+        pick = jnp.argmin(jnp.sum(raw * w / new_sigma, -1), axis=0)
+        chosen = jnp.where(pick[:, None] == 0, raw[0], raw[1])
+        t = (r + 0.99 * not_done * chosen - new_mu) / new_sigma
+        preserved = rescale_term_outputs(state.critic, sigma / new_sigma, (mu - new_mu) / new_sigma)
+        for params, expect_equal in ((preserved, True), (state.critic, False)):
+            q = net.apply(params, batch["obs"], batch["action"])
+            losses = jnp.sum(jnp.mean((q - t[None]) ** 2, axis=1), axis=0)
+            assert np.allclose(got, losses, rtol=1e-4) == expect_equal, (got, losses)
+        return
     pick = jnp.argmin(jnp.sum(q_next * w, -1), axis=0)
     chosen = jnp.where(pick[:, None] == 0, q_next[0], q_next[1])
-    not_done = 1.0 - batch["terminated"][:, None]
     q = net.apply(state.critic, batch["obs"], batch["action"])
     for target, expect_equal in ((chosen, True), (jnp.min(q_next, axis=0), False)):
-        t = batch["reward"] + 0.99 * not_done * (target - entropy)
+        t = r + 0.99 * not_done * (target - entropy)
         losses = jnp.sum(jnp.mean((q - t[None]) ** 2, axis=1), axis=0)
-        got = np.array([float(m[f"loss/critic/{n}"]) for n in spec.reward_names])
         assert np.allclose(got, losses, rtol=1e-4) == expect_equal, (got, losses)
 
 
@@ -139,33 +184,43 @@ def _scale_term(params, term, factor):
 
 
 @pytest.mark.parametrize("normalization", ["per_term", "none"])
-def test_per_term_normalization_makes_the_actor_update_independent_of_a_term_scale(normalization):
-    """Scale the ``push`` term by 1000 — its rewards and its critic outputs, so the critic is exactly as good — and
-    take one update with a frozen critic (q_lr ≈ 0) and a negligible fixed temperature: with per-term
-    normalization the actor moves exactly as before; without it the scaled term dominates the actor gradient."""
+def test_per_term_normalization_makes_the_update_independent_of_a_term_scale(normalization):
+    """Scale the ``push`` term by 1000 — its rewards and what its critic knows, so the critic is exactly as
+    good: its statistics (per-term normalized critics output unit-free values) or its outputs (raw critics) —
+    and take one update with a negligible fixed temperature: with per-term normalization the critics and the
+    actor move exactly as before; without it the scaled term dominates the actor gradient."""
     spec = envs.make("push2d").spec
     push = spec.reward_names.index("push")
     config = sac.SACConfig(
         hidden_sizes=(32,),
         multi_critic=True,
         term_normalization=normalization,
-        q_lr=1e-12,
+        q_lr=1e-12 if normalization == "none" else 1e-3,
         autotune=False,
         init_alpha=1e-9,
         policy_lr=1e-3,
     )
     agent = sac.make_sac(config, spec)
-    state = agent.init(jax.random.key(0))
+    state = agent.init(jax.random.key(0)).replace(term_scale=_nontrivial_scale(4))
     batch = _batch(10, 2, (4,), n=64)
     scaled_batch = dict(batch, reward=batch["reward"].at[:, push].multiply(1000.0))
+    ts = state.term_scale  # the statistics in the scaled units, in both cases
     scaled_state = state.replace(
-        critic=_scale_term(state.critic, push, 1000.0),
-        target_critic=_scale_term(state.target_critic, push, 1000.0),
+        term_scale=ts.replace(mean=ts.mean.at[push].multiply(1e3), second=ts.second.at[push].multiply(1e6))
     )
+    if normalization == "none":  # raw critics: their outputs in the scaled units too
+        scaled_state = scaled_state.replace(
+            critic=_scale_term(state.critic, push, 1000.0),
+            target_critic=_scale_term(state.target_critic, push, 1000.0),
+        )
     key = jax.random.key(3)
     new, m = jax.jit(agent.update)(state, batch, key)
     new_scaled, m_scaled = jax.jit(agent.update)(scaled_state, scaled_batch, key)
     np.testing.assert_allclose(m_scaled["q_scale/push"], 1000 * m["q_scale/push"], rtol=1e-3)
+    if normalization == "per_term":  # the critics learn the same normalized values
+        jax.tree.map(
+            lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-6), new_scaled.critic, new.critic
+        )
     step = jax.tree.map(lambda n, o: np.asarray(n - o), new.actor, state.actor)
     step_scaled = jax.tree.map(lambda n, o: np.asarray(n - o), new_scaled.actor, state.actor)
     flat = np.concatenate([x.ravel() for x in jax.tree.leaves(step)])

@@ -49,8 +49,9 @@ from rlkit.training import Trainer
 
 
 @struct.dataclass
-class SkillConfig(sac.SACConfig):
-    """What every skill method composed with SAC through ``skill_agent`` shares (LSD, METRA, CSD, DADS)."""
+class SkillFields:
+    """The skill fields every skill method shares, mixed into its learner's config (``SkillConfig`` over SAC;
+    ``agents.skills.slim.SLIMConfig`` over PPO)."""
 
     skill_dim: int = param(2, static=True, low=1)
     """d, the dimension of z (discrete: the number of skills K, >= 2)"""
@@ -65,11 +66,23 @@ class SkillConfig(sac.SACConfig):
 
 
 @struct.dataclass
-class DistanceSkillConfig(SkillConfig):
+class SkillConfig(sac.SACConfig, SkillFields):
+    """What every skill method composed with SAC through ``skill_agent`` shares (LSD, METRA, CSD, DADS)."""
+
+
+@struct.dataclass
+class PhiFields:
+    """φ's fields (LSD, METRA, CSD; mixed into SLIM's PPO config too)."""
+
     phi_hidden_sizes: tuple[int, ...] = param((1024, 1024), static=True)
     """hidden layers of φ (the papers: 2 × 1024)"""
     phi_lr: float = param(1e-4, low=0.0, low_inclusive=False)
     """learning rate of φ"""
+
+
+@struct.dataclass
+class DistanceSkillConfig(SkillConfig, PhiFields):
+    """A distance-based skill method over SAC: the skill fields and φ's."""
 
 
 @struct.dataclass
@@ -199,6 +212,28 @@ class SkillAgent:
     prior: Callable
 
 
+def check_skill_fields(name: str, config: SkillFields, spec: EnvSpec, validate_learner) -> None:
+    """Refuse skill fields that cannot work on ``spec`` (one line each), then ``validate_learner(config, spec
+    with the reward names the learner sees)``: the env's (when kept) and then the method's ``name``."""
+    if config.skill_dim < 1:
+        raise ConfigError(f"{name.upper()}: skill_dim = {config.skill_dim}; z needs at least one dimension")
+    names = (spec.reward_names if config.env_reward else ()) + (name,)
+    validate_learner(config, spec.replace(reward_names=names))
+    shape = spec.observation_space.shape
+    if len(shape) != 1:
+        raise ConfigError(f"{name.upper()} takes flat observations; {spec.id} has shape {shape}")
+    if config.discrete and config.skill_dim < 2:
+        raise ConfigError(
+            f"{name.upper()}: discrete skills need skill_dim >= 2 (K skills), got {config.skill_dim}"
+        )
+    bad = [i for i in config.obs_dims if not 0 <= i < shape[0]]
+    if bad or len(set(config.obs_dims)) != len(config.obs_dims):
+        raise ConfigError(
+            f"{name.upper()}: obs_dims={config.obs_dims} must be distinct coordinates of {spec.id}'s "
+            f"observation, in [0, {shape[0]})"
+        )
+
+
 def skill_agent(
     name: str,
     term: Callable[[Any, EnvSpec], RewardTerm],
@@ -213,25 +248,7 @@ def skill_agent(
         return prior(config, continuous, discrete)
 
     def validate(config: SkillConfig, spec: EnvSpec) -> None:
-        if config.skill_dim < 1:
-            raise ConfigError(
-                f"{name.upper()}: skill_dim = {config.skill_dim}; z needs at least one dimension"
-            )
-        names = (spec.reward_names if config.env_reward else ()) + (name,)
-        sac.validate(config, spec.replace(reward_names=names))
-        shape = spec.observation_space.shape
-        if len(shape) != 1:
-            raise ConfigError(f"{name.upper()} takes flat observations; {spec.id} has shape {shape}")
-        if config.discrete and config.skill_dim < 2:
-            raise ConfigError(
-                f"{name.upper()}: discrete skills need skill_dim >= 2 (K skills), got {config.skill_dim}"
-            )
-        bad = [i for i in config.obs_dims if not 0 <= i < shape[0]]
-        if bad or len(set(config.obs_dims)) != len(config.obs_dims):
-            raise ConfigError(
-                f"{name.upper()}: obs_dims={config.obs_dims} must be distinct coordinates of {spec.id}'s "
-                f"observation, in [0, {shape[0]})"
-            )
+        check_skill_fields(name, config, spec, sac.validate)
 
     make_agent = with_reward_terms(
         sac.make_sac, lambda config, spec: [term(config, spec)], env_reward=lambda c: c.env_reward, name=name

@@ -37,7 +37,19 @@ from rlkit.rewards import RewardTerm
 
 
 @struct.dataclass
-class METRAConfig(DistanceSkillConfig):
+class DualFields:
+    """METRA's dual: the temperature-like λ of its Lipschitz constraint (mixed into SLIM's PPO config too)."""
+
+    dual_init: float = param(30.0, low=0.0, low_inclusive=False)
+    """initial λ (METRA: 30)"""
+    dual_slack: float = param(1e-3, low=0.0)
+    """ε: the penalty is min(ε, c − mean Δφ²), so a satisfied constraint stops pulling (METRA: 1e-3)"""
+    dual_lr: float = param(1e-4, low=0.0, low_inclusive=False)
+    """Adam learning rate of log λ (METRA: dual_lr = common_lr)"""
+
+
+@struct.dataclass
+class METRAConfig(DistanceSkillConfig, DualFields):
     policy_lr: float = param(1e-4, low=0.0, low_inclusive=False)
     """actor learning rate (METRA: common_lr 1e-4)"""
     q_lr: float = param(1e-4, low=0.0, low_inclusive=False)
@@ -48,12 +60,6 @@ class METRAConfig(DistanceSkillConfig):
     """target entropy = −scale·|A| (METRA: −|A|/2)"""
     hidden_sizes: tuple[int, ...] = param((1024, 1024), static=True)
     """hidden layers of actor and critics (METRA: 2 × 1024)"""
-    dual_init: float = param(30.0, low=0.0, low_inclusive=False)
-    """initial λ (METRA: 30)"""
-    dual_slack: float = param(1e-3, low=0.0)
-    """ε: the penalty is min(ε, c − mean Δφ²), so a satisfied constraint stops pulling (METRA: 1e-3)"""
-    dual_lr: float = param(1e-4, low=0.0, low_inclusive=False)
-    """Adam learning rate of log λ (METRA: dual_lr = common_lr)"""
 
 
 @struct.dataclass
