@@ -29,9 +29,11 @@ TD targets (``rlkit.off_policy.TermScale``; the critics' mean target feeds them,
 depend on which critic the other terms pick); targets are normalized with the updated statistics, and the
 critics' last layer is rescaled as the statistics move so that their outputs keep their meaning in reward units
 (``rescale_term_outputs``: PopArt's output preservation). Every term's critic then regresses O(1) targets — the
-off-policy counterpart of PPO's per-term reward scaling — and the actor maximizes Σ_k w_k Q̂_k over normalized
-values, the counterpart of SLIM's normalized per-term advantages (the min picks the critic with the lowest
-Σ_k w_k Q_k / σ_k). The per-term critics carry no entropy bonus (jaxrl's ``backup_entropy=False``): σ_k would
+off-policy counterpart of PPO's per-term reward scaling (the min picks the critic with the lowest Σ_k w_k Q_k /
+σ_k). The actor maximizes Σ_k w_k Q̂_k / σ^A_k, σ^A_k the running std of term k's action advantage Q̂_k(s,
+a_data) − Q̂_k(s, a_π) (``rlkit.off_policy.advantage_scale``), the counterpart of SLIM's per-term advantage
+normalization: a target's std mixes in how much a term varies over *states* (reach's by far the most), while
+the actor only sees how it varies with the *action*; ``actor_term_scale="none"`` keeps Σ_k w_k Q̂_k. The per-term critics carry no entropy bonus (jaxrl's ``backup_entropy=False``): σ_k would
 measure each term's entropy slice and the actor would amplify the small terms' slices ~1/σ_k times; the entropy
 is the actor's −α log π alone. The std, not the raw magnitude, is the scale so that a constant offset (the always
 negative reach term) does not count as scale; multiplying one term's reward by c multiplies its μ and σ by c and
@@ -62,6 +64,7 @@ from rlkit.off_policy import (
     OffPolicyConfig,
     TermScale,
     actor_term_losses,
+    advantage_scale,
     check_reward_weights,
     make_off_policy_trainer,
     normalized_term_targets,
@@ -106,6 +109,7 @@ class SACState:
     alpha_opt: Any
     updates: jax.Array
     term_scale: TermScale  # running statistics of the TD targets, one entry per critic output
+    adv_scale: TermScale  # running statistics of each term's action advantage (per-term normalization)
 
 
 def validate(config: SACConfig, spec: EnvSpec) -> None:
@@ -180,6 +184,7 @@ def make_sac(
             alpha_tx.init(log_alpha),
             jnp.zeros((), jnp.int32),
             TermScale.zeros(num_q_out),
+            TermScale.zeros(num_q_out),
         )
 
     def log_prob(state: SACState, obs, action):
@@ -245,14 +250,25 @@ def make_sac(
         updates, critic_opt = critic_tx.update(grads, state.critic_opt, critic)
         critic = optax.apply_updates(critic, updates)
 
-        # ---- ACTOR: maximize Σ_k w_k Q_k − α log π (with the updated critics, as CleanRL; normalized Q_k under
-        # per-term normalization), Q_k the min over critics or their mean (actor_q): REDQ (Alg. 1 line 13) and
-        # RLPD (`qs.mean(axis=0)`) average the whole ensemble here and keep the pessimistic min for the target
+        # ---- ACTOR: maximize Σ_k w_k Q_k / σ^A_k − α log π (with the updated critics, as CleanRL; σ^A_k the
+        # running std of term k's action advantage under per-term normalization, else 1), Q_k the min over
+        # critics or their mean (actor_q): REDQ (Alg. 1 line 13) and RLPD (`qs.mean(axis=0)`) average the whole
+        # ensemble here and keep the pessimistic min for the target
+        adv_scale, adv_sigma = state.adv_scale, jnp.ones(num_q_out)
+        if normalize_terms and config.actor_term_scale == "advantage":
+            a_pi, _ = policy(state.actor, batch["obs"], k_pi)
+            q_data = critic_net.apply(critic, batch["obs"], batch["action"])
+            adv_scale, adv_sigma = advantage_scale(
+                adv_scale, q_data, critic_net.apply(critic, batch["obs"], a_pi), *scale_args
+            )
+
         def actor_loss(actor_params):
             a, logp = policy(actor_params, batch["obs"], k_pi)
             if log_prior is not None:  # the KL to the prior in place of the entropy
                 logp = logp - log_prior(batch["obs"], a)
             qs = critic_net.apply(critic, batch["obs"], a)  # [N, B, K]
+            if normalize_terms and config.actor_term_scale == "advantage":
+                qs = qs / adv_sigma
             q = jnp.mean(qs, axis=0) if actor_mean else weighted_min(qs, weights)  # [B, K]
             q_total = jnp.sum(q * weights, axis=-1) if config.multi_critic else q[:, 0]
             q_fn = lambda obs, act: critic_net.apply(critic, obs, act)  # noqa: E731
@@ -284,6 +300,7 @@ def make_sac(
             alpha_opt,
             state.updates + 1,
             term_scale,
+            adv_scale,
         )
         metrics = {
             "loss/critic": q_loss,
@@ -300,6 +317,7 @@ def make_sac(
             metrics |= term_metrics(
                 spec.reward_names, q_pred, target, q_scale, q_mu if normalize_terms else None
             )
+            metrics |= {f"adv_scale/{n}": adv_sigma[i] for i, n in enumerate(spec.reward_names)}
         return new, metrics
 
     return Agent("sac", config, init, act, update, log_prob)

@@ -34,6 +34,7 @@ from rlkit.off_policy import (
     OffPolicyConfig,
     TermScale,
     actor_term_losses,
+    advantage_scale,
     check_reward_weights,
     make_off_policy_trainer,
     normalized_term_targets,
@@ -73,6 +74,7 @@ class TD3State:
     critic_opt: Any
     updates: jax.Array
     term_scale: TermScale  # running statistics of the TD targets, one entry per critic output
+    adv_scale: TermScale  # running statistics of each term's action advantage (per-term normalization)
 
 
 def validate(config: TD3Config, spec: EnvSpec) -> None:
@@ -118,6 +120,7 @@ def make_td3(config: TD3Config, spec: EnvSpec, *, actor_terms: Sequence[ActorLos
             tx.init(actor),
             tx.init(critic),
             jnp.zeros((), jnp.int32),
+            TermScale.zeros(num_q_out),
             TermScale.zeros(num_q_out),
         )
 
@@ -171,10 +174,23 @@ def make_td3(config: TD3Config, spec: EnvSpec, *, actor_terms: Sequence[ActorLos
         updates, critic_opt = tx.update(grads, state.critic_opt, critic)
         critic = optax.apply_updates(critic, updates)
 
-        # ---- ACTOR + TARGETS, every policy_frequency critic steps (a select, not a branch, under vmap)
+        # ---- ACTOR + TARGETS, every policy_frequency critic steps (a select, not a branch, under vmap); under
+        # per-term normalization each term's Q̂ over the running std of its action advantage (as SAC)
+        adv_scale, adv_sigma = state.adv_scale, jnp.ones(num_q_out)
+        by_advantage = normalize_terms and config.actor_term_scale == "advantage"
+        if by_advantage:
+            a_pi = actor_net.apply(state.actor, batch["obs"]) * scale + bias
+            adv_scale, adv_sigma = advantage_scale(
+                adv_scale,
+                critic_net.apply(critic, batch["obs"], batch["action"])[:1],
+                critic_net.apply(critic, batch["obs"], a_pi)[:1],
+                *scale_args,
+            )
+
         def actor_loss(params):
             a = actor_net.apply(params, batch["obs"]) * scale + bias
             q = critic_net.apply(critic, batch["obs"], a)[0]  # CleanRL: Q1 only (normalized under per_term)
+            q = q / adv_sigma if by_advantage else q
             q_fn = lambda obs, act: critic_net.apply(critic, obs, act)  # noqa: E731
             extra, extra_metrics = actor_term_losses(
                 actor_terms, batch, a, None, q_fn, jax.random.fold_in(key, 1)
@@ -200,6 +216,7 @@ def make_td3(config: TD3Config, spec: EnvSpec, *, actor_terms: Sequence[ActorLos
             critic_opt,
             state.updates + 1,
             term_scale,
+            adv_scale,
         )
         q_raw = q_pred * q_scale + q_mu if normalize_terms else q_pred
         metrics = {"loss/critic": q_loss, "loss/actor": pi_loss, "q_mean": jnp.mean(q_raw)} | extra_metrics
@@ -207,6 +224,7 @@ def make_td3(config: TD3Config, spec: EnvSpec, *, actor_terms: Sequence[ActorLos
             metrics |= term_metrics(
                 spec.reward_names, q_pred, target, q_scale, q_mu if normalize_terms else None
             )
+            metrics |= {f"adv_scale/{n}": adv_sigma[i] for i, n in enumerate(spec.reward_names)}
         return new, metrics
 
     return Agent("td3", config, init, act, update)

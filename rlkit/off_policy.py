@@ -126,6 +126,10 @@ class OffPolicyConfig(ReplayLoopConfig):
     """multi_critic with >= 2 terms: PopArt-normalized critics, each term's outputs and targets normalized by
     the running mean and std of its TD targets, the actor maximizing the weighted normalized values
     ("per_term"), or raw per-term critics ("none")"""
+    actor_term_scale: str = param("advantage", static=True, choices=("advantage", "none"))
+    """per_term: the actor maximizes Σ_k w_k Q̂_k / σ^A_k with σ^A_k the running std of term k's action advantage
+    ("advantage": SLIM's normalized per-term advantages) or Σ_k w_k Q̂_k over the PopArt-normalized values
+    ("none")"""
     tau: float = param(0.005, low=0.0, high=1.0)
     """Polyak factor of the target networks"""
     q_scale_rate: float = param(0.01, low=0.0, high=1.0, low_inclusive=False)
@@ -265,6 +269,17 @@ def rescale_term_outputs(params, scale: jax.Array, shift: jax.Array):
     target = target.get("QEnsemble_0", target)["VmapMLP_0"]
     target[last] = new
     return out
+
+
+def advantage_scale(scale: TermScale, q_data: jax.Array, q_pi: jax.Array, rate, floor):
+    """The actor's per-term weights' denominators: the running std of each term's action advantage
+    ``Q_k(s, a_data) − Q_k(s, a_π)`` (``q_data``, ``q_pi``: ``[N, B, K]``, averaged over critics), the
+    off-policy counterpart of PPO normalizing each term's advantages over the minibatch — how much a term's value
+    changes with the action, not with the state (a target's std mixes in the latter: reach's Q varies ~100×
+    more over states than its advantage does). Returns ``(new scale, std [K] at least floor)``."""
+    adv = jax.lax.stop_gradient(jnp.mean(q_data - q_pi, axis=0))  # [B, K]
+    scale = scale.update(adv, rate)
+    return scale, scale.std(rate, floor)
 
 
 def normalized_term_targets(

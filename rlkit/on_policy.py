@@ -106,8 +106,10 @@ def value_terms(config, spec: EnvSpec) -> int:
 def reward_weights(config, spec: EnvSpec) -> jax.Array:
     """``float32[num_reward_terms]`` from ``config.reward_weights`` (empty = all ones); checked at trace time too,
     so a swept value of the wrong length fails before compiling."""
-    w = jnp.asarray(config.reward_weights, jnp.float32)
     names = list(spec.reward_names)
+    if config.reward_weights is None:  # the off-policy learners' "unset"
+        return jnp.ones(len(names), jnp.float32)
+    w = jnp.asarray(config.reward_weights, jnp.float32)
     if w.shape == (0,):
         return jnp.ones(len(names), jnp.float32)
     if w.shape != (len(names),) and len(names) == 1:

@@ -17,7 +17,14 @@ from envs.spaces import Box
 from envs.wrappers import SumReward, TimeLimit
 from rlkit.configs import ConfigError
 from rlkit.evaluation import evaluate_policy
-from rlkit.off_policy import TermScale, rescale_term_outputs, term_critics, weighted_min, weights_for
+from rlkit.off_policy import (
+    TermScale,
+    advantage_scale,
+    rescale_term_outputs,
+    term_critics,
+    weighted_min,
+    weights_for,
+)
 from rlkit.statistics import bootstrap_ci, iqm
 
 
@@ -474,3 +481,35 @@ def test_learning_curve_panels_grid(tmp_path):
     path = plot_learning_curve_panels({f"panel {i}": curves for i in range(3)}, tmp_path / "f.png", columns=2)
     height, width, _ = matplotlib.image.imread(path).shape
     assert (width, height) == (2 * 6 * 120, 2 * 4 * 120)
+
+
+def test_advantage_scale_is_the_running_std_of_each_terms_action_advantage():
+    q_data = jax.random.normal(jax.random.key(0), (2, 256, 3)) * jnp.array([1.0, 10.0, 0.1])
+    q_pi = jnp.zeros((2, 256, 3))
+    scale, std = advantage_scale(TermScale.zeros(3), q_data, q_pi, 1.0, 1e-6)  # rate 1: this batch alone
+    adv = np.asarray(q_data.mean(0))
+    np.testing.assert_allclose(std, adv.std(0), rtol=1e-4)
+    _, floored = advantage_scale(TermScale.zeros(3), q_data * 0, q_pi, 0.5, 0.25)
+    np.testing.assert_allclose(floored, 0.25)
+
+
+@pytest.mark.parametrize("module", [sac, td3], ids=["sac", "td3"])
+def test_the_actor_divides_each_normalized_term_by_its_advantage_std(module):
+    """The advantage-scaled actor and the value-normalized one optimize different objectives, and only the former
+    reports a non-trivial ``adv_scale``; the critics' update is the same for both."""
+    spec = envs.make("push2d").spec
+    cls, make = (sac.SACConfig, sac.make_sac) if module is sac else (td3.TD3Config, td3.make_td3)
+    batch = _batch(10, 2, (4,), n=64)
+    out = {}
+    for scale in ("advantage", "none"):
+        every = {"policy_frequency": 1} if module is td3 else {}  # TD3: an actor step in this update
+        config = cls(hidden_sizes=(16,), multi_critic=True, actor_term_scale=scale, **every)
+        agent = make(config, spec)
+        state = agent.init(jax.random.key(0)).replace(term_scale=_nontrivial_scale(4))
+        out[scale] = jax.jit(agent.update)(state, batch, jax.random.key(3))
+    (adv_state, adv_m), (none_state, none_m) = out["advantage"], out["none"]
+    jax.tree.map(np.testing.assert_array_equal, adv_state.critic, none_state.critic)
+    # the objective differs (Adam's first step, ±lr per parameter, may not show it in the parameters)
+    assert not np.isclose(float(adv_m["loss/actor"]), float(none_m["loss/actor"]), rtol=1e-3)
+    assert all(float(none_m[f"adv_scale/{n}"]) == 1.0 for n in spec.reward_names)
+    assert all(float(adv_m[f"adv_scale/{n}"]) != 1.0 for n in spec.reward_names)

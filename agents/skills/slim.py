@@ -14,7 +14,7 @@ rows drawn from it (``rlkit.rewards.repeated``), before the rollout's skill rewa
 φ. ``resample_every`` is static here: the on-policy loop builds the conditioned env once per program.
 
 The same composition over SAC is METRA's registry entry with ``env_reward=True, multi_critic=True`` (PopArt-
-normalized per-term critics, ``agents.sac``): ``experiments/reproduce/slim.py`` runs both.
+normalized per-term critics, ``agents.sac``); ``experiments/reproduce/slim.py`` measures the PPO learner.
 """
 
 from __future__ import annotations
