@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint lock bench-envs bench-buffers bench-peers bench-dqn bench-host bench-composition bench-imitation bench-imitation-mujoco reproduce reproduce-composition reproduce-replay reproduce-imitation reproduce-imitation-mujoco reproduce-skills bench-skills multi-critic clean
+.PHONY: run test lint lock bench-envs bench-buffers bench-peers bench-dqn bench-host bench-composition bench-imitation bench-imitation-mujoco reproduce reproduce-composition reproduce-replay reproduce-imitation reproduce-imitation-mujoco reproduce-skills reproduce-slim bench-skills multi-critic clean
 
 # constraints.txt pins every dependency to the versions the suite was last run with (regenerate it with
 # `make lock` after changing dependencies), so a fresh machine and CI install exactly what was tested.
@@ -78,6 +78,9 @@ bench-imitation-mujoco: $(PY)
 
 reproduce-skills: $(PY)
 	$(PY) -m experiments.reproduce.skills
+
+reproduce-slim: $(PY)
+	$(PY) -m experiments.reproduce.slim
 
 bench-skills: $(PY)
 	$(PY) -m experiments.benchmarks.skills

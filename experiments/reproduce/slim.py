@@ -23,7 +23,15 @@ from the same 8 start states (50 steps, frozen once the episode terminates):
 - **safety violations per episode**: steps with ``info["safety_violation"]``, mean over the rollouts.
 
 Each cell is an IQM over seeds with a 95% percentile-bootstrap CI; a figure draws the block's trajectory per
-skill (seed 0, one start state). Written to ``experiments/reproduce/results/slim.{md,png,json}``.
+skill (seed 0, one start state).
+
+**Planning over skills** (SLIM's use of them): push the block onto push2d's goal (radius 0.2, 50 steps) by model-
+predictive control over z with simulator rollouts of the JAX env — every ``PLAN_EVERY`` steps, each of 16 candidate
+skills is rolled out ``PLAN_EVERY`` steps from a copy of the current state, the one that leaves the block nearest
+the goal is executed, and the plan is redone. Success (block on the goal at any step) over 50 episodes per seed,
+beside flat PPO trained on the push task itself (the same env params, the single critic on the weighted sum with
+the goal's +5 bonus and progress term: ``experiments/multi_critic_push2d.py``'s setting) at the same env steps.
+Written to ``experiments/reproduce/results/slim.{md,png,json}``.
 """
 
 from __future__ import annotations
@@ -108,6 +116,78 @@ def skill_rollouts(env, agent, state, key):
     return np.asarray(xy), np.asarray(viol)
 
 
+PLAN_EVERY, N_PLAN_EPISODES = 10, 50
+#: the push task of the planning comparison (``experiments/multi_critic_push2d.py``'s env)
+TASK_PARAMS = {
+    "max_episode_steps": 50,
+    "goal_radius": 0.2,
+    "terminate_on_success": True,
+    "push_reward": 5.0,
+    "push_progress_weight": 1.0,
+}
+
+
+def plan_success(agent, state, key) -> float:
+    """Success rate of MPC over the 16 skills on push2d's goal (see the module docstring)."""
+    env = envs.make("push2d", **TASK_PARAMS)
+    angles = 2 * np.pi * np.arange(N_SKILLS) / N_SKILLS
+    zs = jnp.asarray(np.stack([np.cos(angles), np.sin(angles)], -1), jnp.float32)
+
+    def act(obs, z, k):
+        return agent.act(state, jnp.concatenate([obs, z]), k, "deterministic")
+
+    def imagine(obs, s, z, k):  # the block's distance to the goal after PLAN_EVERY steps under z
+        def step(carry, kk):
+            obs, s = carry
+            obs, s, *_ = env.step(kk, s, act(obs, z, kk))
+            return (obs, s), None
+
+        (obs, _), _ = jax.lax.scan(step, (obs, s), jax.random.split(k, PLAN_EVERY))
+        return jnp.linalg.norm(obs[2:4] - obs[4:6])
+
+    def episode(k):
+        k0, k1 = jax.random.split(k)
+        obs, s = env.reset(k0)
+
+        def step(carry, xs):
+            obs, s, z, done, success = carry
+            t, kk = xs
+            best = zs[jnp.argmin(jax.vmap(imagine, in_axes=(None, None, 0, None))(obs, s, zs, kk))]
+            z = jnp.where(t % PLAN_EVERY == 0, best, z)
+            obs2, s2, _, term, _, info = env.step(kk, s, act(obs, z, kk))
+            success = success | (~done & info["success"])
+            obs2 = jnp.where(done, obs, obs2)
+            s2 = jax.tree.map(lambda new, old: jnp.where(done, old, new), s2, s)
+            return (obs2, s2, z, done | term, success), None
+
+        steps = env.spec.max_episode_steps
+        carry = (obs, s, zs[0], jnp.zeros((), bool), jnp.zeros((), bool))
+        (*_, success), _ = jax.lax.scan(step, carry, (jnp.arange(steps), jax.random.split(k1, steps)))
+        return success
+
+    return float(jnp.mean(jax.jit(jax.vmap(episode))(jax.random.split(key, N_PLAN_EPISODES))))
+
+
+def flat_baseline(seeds: int, steps: int) -> dict:
+    """Flat PPO on the push task, the same budget: the single critic on the weighted sum (reach 1, push 1,
+    safety 1, control 0.1), success of its deterministic policy over its last 3 evaluations."""
+    from agents import ppo
+    from rlkit.off_policy import weights_for
+
+    env = envs.make("push2d", **TASK_PARAMS)
+    weights = weights_for(env.spec, {"reach": 1.0, "push": 1.0, "safety": 1.0, "control": 0.1})
+    config = ppo.continuous_config(
+        num_envs=16, num_steps=64, num_minibatches=4, update_epochs=4, iterations_per_chunk=5,
+        learning_rate=3e-4, anneal_steps=steps, reward_weights=weights, normalize_reward=True,
+    )  # fmt: skip
+    start = time.perf_counter()
+    res = train(ppo.make_trainer(config, env), make_runs(config, seeds=seeds), total_steps=steps,
+                eval_every=4, console=False)  # fmt: skip
+    history = [h for h in res.history if "eval_success" in h]
+    success = np.mean(np.stack([h["eval_success"] for h in history[-3:]]), axis=0)
+    return {"success": success.tolist(), "steps": res.steps, "wall_s": time.perf_counter() - start}
+
+
 def metrics(xy: np.ndarray, viol: np.ndarray) -> dict:
     disp = xy[:, :, -1] - xy[:, :, 0]  # [S, M, 2]
     cells = {tuple(c) for c in np.floor(disp.reshape(-1, 2) / CELL).astype(int)}
@@ -132,11 +212,14 @@ def run_variant(variant: str, seeds: int, steps: int) -> dict:
     for s in range(seeds):
         state = jax.tree.map(lambda x, s=s: x[s], res.state.agent_state)
         xy, viol = skill_rollouts(env, agent, state, jax.random.key(100 + s))
-        runs.append(metrics(xy, viol) | {"trajectories": xy[:, 0].tolist()})
+        runs.append(
+            metrics(xy, viol)
+            | {"trajectories": xy[:, 0].tolist(), "plan": plan_success(agent, state, jax.random.key(200 + s))}
+        )
     return {"variant": variant, "seeds": seeds, "steps": res.steps, "wall_s": wall, "runs": runs}
 
 
-def render(cells: list[dict], command: str) -> str:
+def render(cells: list[dict], flat: dict, command: str) -> str:
     lines = [
         "# SLIM on push2d: skills with the task's terms, one critic per term vs one sum",
         "",
@@ -150,17 +233,28 @@ def render(cells: list[dict], command: str) -> str:
         f"diversity = distinct {CELL} × {CELL} cells of the block's displacement; consistency = share of "
         f"rollouts moving the block > {DELTA}; violations per episode; IQM over seeds [95% bootstrap CI]",
         "",
-        "| variant | displacement diversity (cells) | contact consistency | safety violations / episode | wall s |",
-        "|---|---:|---:|---:|---:|",
+        "| variant | displacement diversity (cells) | contact consistency | safety violations / episode | "
+        "planning over skills: success | wall s |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for c in cells:
-        vals = {
-            k: np.array([r[k] for r in c["runs"]], float) for k in ("diversity", "consistency", "violations")
-        }
-        row = [format_ci(*bootstrap_ci(vals[k]), digits=d) for k, d in
-               (("diversity", 1), ("consistency", 2), ("violations", 2))]  # fmt: skip
+        keys = ("diversity", "consistency", "violations", "plan")
+        vals = {k: np.array([r[k] for r in c["runs"]], float) for k in keys}
+        row = [format_ci(*bootstrap_ci(vals[k]), digits=1 if k == "diversity" else 2) for k in keys]
         lines.append(f"| {c['variant']} | " + " | ".join(row) + f" | {c['wall_s']:.0f} |")
-    lines += ["", "![block trajectories per skill](slim.png)", ""]
+    flat_cell = format_ci(*bootstrap_ci(np.array(flat["success"])))
+    lines += [
+        f"| flat PPO on the push task ({flat['steps']:,} env steps) |  |  |  | {flat_cell} | "
+        f"{flat['wall_s']:.0f} |",
+        "",
+        f"Planning: MPC over the 16 skills with simulator rollouts, re-planned every {PLAN_EVERY} steps, "
+        f"{N_PLAN_EPISODES} episodes per seed of `push2d` with "
+        + ", ".join(f"{k}={v}" for k, v in TASK_PARAMS.items())
+        + "; success = the block reached the goal.",
+        "",
+        "![block trajectories per skill](slim.png)",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -202,15 +296,18 @@ def main(argv=None) -> str:
         r = cells[-1]["runs"]
         print(f"{variant:40s} {cells[-1]['wall_s']:5.0f} s  diversity {[x['diversity'] for x in r]}  "
               f"consistency {[round(x['consistency'], 2) for x in r]}  violations "
-              f"{[round(x['violations'], 2) for x in r]}", flush=True)  # fmt: skip
+              f"{[round(x['violations'], 2) for x in r]}  plan {[round(x['plan'], 2) for x in r]}",
+              flush=True)  # fmt: skip
+    flat = flat_baseline(seeds, steps)
+    print(f"flat PPO on the push task {flat['wall_s']:5.0f} s  success {flat['success']}", flush=True)
     suffix = "_quick" if args.quick else ""
     RESULTS.mkdir(parents=True, exist_ok=True)
     command = "python -m experiments.reproduce.slim" + (
         " --quick" if args.quick else f" --seeds {seeds} --steps {steps}"
     )
-    text = render(cells, command).replace("(slim.png)", f"(slim{suffix}.png)")
+    text = render(cells, flat, command).replace("(slim.png)", f"(slim{suffix}.png)")
     (RESULTS / f"slim{suffix}.md").write_text(text)
-    (RESULTS / f"slim{suffix}.json").write_text(json.dumps(cells))
+    (RESULTS / f"slim{suffix}.json").write_text(json.dumps({"variants": cells, "flat": flat}))
     figure(cells, RESULTS / f"slim{suffix}.png")
     print(text)
     return text
