@@ -40,6 +40,10 @@ negative reach term) does not count as scale; multiplying one term's reward by c
 leaves every update unchanged (tested). σ_k is floored at ``q_scale_floor``, so a term whose targets are nearly
 constant (a sparse reward not yet received) is amplified at most 1/floor times. With one term there is nothing
 to balance: normalization is off, and the learner is plain SAC exactly (tested).
+
+Measured (``experiments/multi_critic_push2d.py``, README): per-term normalized SAC is scale-invariant on push2d
+(the same returns with the reach term ×10), but at 150k env steps it balances the terms into a cautious policy
+that does not reach the block (success 0.23 vs the single critic's 1.00 at native scales).
 """
 
 from __future__ import annotations
