@@ -33,9 +33,9 @@ off-policy counterpart of PPO's per-term reward scaling (the min picks the criti
 σ_k). The actor maximizes Σ_k w_k Q̂_k / σ^A_k, σ^A_k the running std of term k's action advantage Q̂_k(s,
 a_data) − Q̂_k(s, a_π) (``rlkit.off_policy.advantage_scale``), the counterpart of SLIM's per-term advantage
 normalization: a target's std mixes in how much a term varies over *states* (reach's by far the most), while
-the actor only sees how it varies with the *action*; ``actor_term_scale="none"`` keeps Σ_k w_k Q̂_k. The per-term critics carry no entropy bonus (jaxrl's ``backup_entropy=False``): σ_k would
-measure each term's entropy slice and the actor would amplify the small terms' slices ~1/σ_k times; the entropy
-is the actor's −α log π alone. The std, not the raw magnitude, is the scale so that a constant offset (the always
+the actor only sees how it varies with the *action*; ``actor_term_scale="none"`` keeps Σ_k w_k Q̂_k. The per-term
+critics carry no entropy bonus (jaxrl's ``backup_entropy=False``): σ_k would measure each term's entropy slice and
+the actor would amplify the small terms' slices ~1/σ_k times; the entropy is the actor's −α log π alone. The std, not the raw magnitude, is the scale so that a constant offset (the always
 negative reach term) does not count as scale; multiplying one term's reward by c multiplies its μ and σ by c and
 leaves every update unchanged (tested). σ_k is floored at ``q_scale_floor``, so a term whose targets are nearly
 constant (a sparse reward not yet received) is amplified at most 1/floor times. With one term there is nothing
