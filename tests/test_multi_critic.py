@@ -513,3 +513,23 @@ def test_the_actor_divides_each_normalized_term_by_its_advantage_std(module):
     assert not np.isclose(float(adv_m["loss/actor"]), float(none_m["loss/actor"]), rtol=1e-3)
     assert all(float(none_m[f"adv_scale/{n}"]) == 1.0 for n in spec.reward_names)
     assert all(float(adv_m[f"adv_scale/{n}"]) != 1.0 for n in spec.reward_names)
+
+
+@pytest.mark.parametrize("module", [sac, td3], ids=["sac", "td3"])
+def test_popart_keeps_the_target_critics_outputs_in_reward_units_while_the_statistics_move(module):
+    """With τ = 0 the target critics change only by PopArt's output-preserving rescale: read with the new
+    statistics they give the old raw values (and the statistics did move)."""
+    spec = envs.make("push2d").spec
+    cls, make = (sac.SACConfig, sac.make_sac) if module is sac else (td3.TD3Config, td3.make_td3)
+    config = cls(hidden_sizes=(16,), multi_critic=True, tau=0.0)
+    agent = make(config, spec)
+    state = agent.init(jax.random.key(0)).replace(term_scale=_nontrivial_scale(4))
+    batch = _batch(10, 2, (4,), n=64)
+    new, _ = jax.jit(agent.update)(state, batch, jax.random.key(3))
+    net = term_critics((16,), 2, 4, False, False)
+    args = (config.q_scale_rate, config.q_scale_floor)
+    (mu, sigma), (new_mu, new_sigma) = state.term_scale.stats(*args), new.term_scale.stats(*args)
+    assert not np.allclose(sigma, new_sigma)
+    before = net.apply(state.target_critic, batch["obs"], batch["action"]) * sigma + mu
+    after = net.apply(new.target_critic, batch["obs"], batch["action"]) * new_sigma + new_mu
+    np.testing.assert_allclose(after, before, rtol=1e-4, atol=1e-5)
