@@ -101,23 +101,27 @@ _NEVER_AWAITED = re.compile(r"coroutine '[\w.<>]+' was never awaited")
 _ORBAX_DIR = str(Path(ocp.__file__).resolve().parent.parent)  # the orbax package
 
 
-def _from_failed_read(unraisable) -> bool:
-    """Whether an unraisable exception is a straggler of orbax's failed concurrent read: the closed event loop, a
-    coroutine that never ran, or orbax's own code failing as its abandoned coroutines are collected."""
-    exc = unraisable.exc_value
+def _closed_loop_or_orbax(exc, tb) -> bool:
+    """Whether ``exc`` is the closed event loop's error or its traceback ``tb`` passes through orbax's code."""
     if isinstance(exc, RuntimeError) and "Event loop is closed" in str(exc):
         return True
-    if isinstance(exc, RuntimeWarning) and _NEVER_AWAITED.search(str(exc)):
-        return True
-    code = getattr(unraisable.object, "cr_code", None)
-    if code is not None and code.co_filename.startswith(_ORBAX_DIR):
-        return True
-    tb = unraisable.exc_traceback
     while tb is not None:
         if tb.tb_frame.f_code.co_filename.startswith(_ORBAX_DIR):
             return True
         tb = tb.tb_next
     return False
+
+
+def _from_failed_read(unraisable) -> bool:
+    """Whether an unraisable exception is a straggler of orbax's failed concurrent read: the closed event loop, a
+    coroutine that never ran, or orbax's own code failing as its abandoned coroutines are collected."""
+    exc = unraisable.exc_value
+    if isinstance(exc, RuntimeWarning) and _NEVER_AWAITED.search(str(exc)):
+        return True
+    code = getattr(unraisable.object, "cr_code", None)
+    if code is not None and code.co_filename.startswith(_ORBAX_DIR):
+        return True
+    return _closed_loop_or_orbax(exc, unraisable.exc_traceback)
 
 
 @contextlib.contextmanager
@@ -160,16 +164,7 @@ def _settle(noise: _OrbaxNoise, *, quiet_s: float = 0.5, max_s: float = 5.0) -> 
 def _from_orbax(record: logging.LogRecord) -> bool:
     """Whether an asyncio log record reports an exception raised in orbax's code or by a closed event loop."""
     exc = record.exc_info[1] if record.exc_info else None
-    if exc is None:
-        return False
-    if isinstance(exc, RuntimeError) and "Event loop is closed" in str(exc):
-        return True
-    tb = exc.__traceback__
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename.startswith(_ORBAX_DIR):
-            return True
-        tb = tb.tb_next
-    return False
+    return exc is not None and _closed_loop_or_orbax(exc, exc.__traceback__)
 
 
 class _LateOrbaxNoise(logging.Filter):
