@@ -50,7 +50,9 @@ import numpy as np
 
 import envs
 from agents.skills import slim
+from experiments import multi_critic_push2d
 from rlkit import conditioning
+from rlkit.off_policy import weights_for
 from rlkit.statistics import bootstrap_ci, format_ci
 from rlkit.sweeps import make_runs
 from rlkit.training import train
@@ -117,14 +119,8 @@ def skill_rollouts(env, agent, state, key):
 
 
 PLAN_EVERY, N_PLAN_EPISODES = 10, 50
-#: the push task of the planning comparison (``experiments/multi_critic_push2d.py``'s env)
-TASK_PARAMS = {
-    "max_episode_steps": 50,
-    "goal_radius": 0.2,
-    "terminate_on_success": True,
-    "push_reward": 5.0,
-    "push_progress_weight": 1.0,
-}
+#: the push task of the planning comparison: ``experiments/multi_critic_push2d.py``'s env
+TASK_PARAMS = multi_critic_push2d.ENV_PARAMS
 
 
 def plan_success(agent, state, key) -> float:
@@ -169,20 +165,16 @@ def plan_success(agent, state, key) -> float:
 
 
 def flat_baseline(seeds: int, steps: int) -> dict:
-    """Flat PPO on the push task, the same budget: the single critic on the weighted sum (reach 1, push 1,
-    safety 1, control 0.1), success of its deterministic policy over its last 3 evaluations."""
-    from agents import ppo
-    from rlkit.off_policy import weights_for
-
+    """Flat PPO on the push task, the same budget: ``experiments/multi_critic_push2d.py``'s single critic on the
+    weighted sum (reach 1, push 1, safety 1, control 0.1), success of its deterministic policy over its last 3
+    evaluations."""
     env = envs.make("push2d", **TASK_PARAMS)
-    weights = weights_for(env.spec, {"reach": 1.0, "push": 1.0, "safety": 1.0, "control": 0.1})
-    config = ppo.continuous_config(
-        num_envs=16, num_steps=64, num_minibatches=4, update_epochs=4, iterations_per_chunk=5,
-        learning_rate=3e-4, anneal_steps=steps, reward_weights=weights, normalize_reward=True,
-    )  # fmt: skip
+    weights = weights_for(env.spec, multi_critic_push2d.WEIGHTS)
+    make_trainer, base, _, eval_every = multi_critic_push2d.learners(False, weights)["PPO"]
+    config = base.replace(anneal_steps=steps, **multi_critic_push2d.VARIANTS["PPO"]["single critic (sum)"])
     start = time.perf_counter()
-    res = train(ppo.make_trainer(config, env), make_runs(config, seeds=seeds), total_steps=steps,
-                eval_every=4, console=False)  # fmt: skip
+    res = train(make_trainer(config, env), make_runs(config, seeds=seeds), total_steps=steps,
+                eval_every=eval_every, console=False)  # fmt: skip
     history = [h for h in res.history if "eval_success" in h]
     success = np.mean(np.stack([h["eval_success"] for h in history[-3:]]), axis=0)
     return {"success": success.tolist(), "steps": res.steps, "wall_s": time.perf_counter() - start}
