@@ -71,10 +71,9 @@ from rlkit.off_policy import (
     advantage_scale,
     check_reward_weights,
     make_off_policy_trainer,
-    normalized_term_targets,
-    rescale_term_outputs,
     term_critics,
     term_metrics,
+    term_targets,
     weighted_min,
 )
 from rlkit.training import Trainer
@@ -223,25 +222,14 @@ def make_sac(
         q_next = target_critics(critic_net.apply(state.target_critic, batch["next_obs"], next_a), k_min)
         not_done = 1.0 - batch["terminated"].astype(jnp.float32)[:, None]
         reward = scalarize(batch["reward"])
-        critic, target_critic = state.critic, state.target_critic
-        if normalize_terms:
-            # PopArt: the critics output (Q_k − μ_k) / σ_k and regress normalized targets, so every term's critic
-            # learns O(1) values whatever its units; no entropy bonus in them (σ_k would measure each term's
-            # entropy slice and the actor would amplify the small terms' slices ~1/σ_k; the actor keeps α log π)
-            term_scale, target, (out_scale, out_shift) = normalized_term_targets(
-                state.term_scale, q_next, reward, not_done, config.gamma, weights, *scale_args
-            )
-            critic = rescale_term_outputs(critic, out_scale, out_shift)
-            target_critic = rescale_term_outputs(target_critic, out_scale, out_shift)
-        else:
-            # the entropy bonus of the soft target split over terms (1/Σw each): the weighted sum of the per-term
-            # targets is the scalar soft target; the min is the critic with the lowest Σ_k w_k Q_k, its per-term
-            # values kept (``weighted_min``); the scales are only reported
-            entropy_share = alpha * next_logp[:, None] / (jnp.sum(weights) if config.multi_critic else 1.0)
-            term_scale = state.term_scale.update(
-                reward + config.gamma * not_done * (jnp.mean(q_next, axis=0) - entropy_share), scale_args[0]
-            )
-            target = reward + config.gamma * not_done * (weighted_min(q_next, weights) - entropy_share)
+        # the entropy bonus of the soft target split over terms (1/Σw each), so that without normalization the
+        # weighted sum of the per-term targets is the scalar soft target; PopArt-normalized critics carry none (σ_k
+        # would measure each term's entropy slice and the actor would amplify the small terms' slices ~1/σ_k)
+        entropy_share = alpha * next_logp[:, None] / (jnp.sum(weights) if config.multi_critic else 1.0)
+        term_scale, target, (critic, target_critic) = term_targets(
+            state.term_scale, (state.critic, state.target_critic), q_next, reward, not_done, config.gamma,
+            weights, *scale_args, normalize=normalize_terms, entropy=entropy_share,
+        )  # fmt: skip
         q_mu, q_scale = term_scale.stats(*scale_args)  # [K]
         target = jax.lax.stop_gradient(target)
 
@@ -319,9 +307,8 @@ def make_sac(
             metrics["kl_to_prior"] = jnp.mean(logp)
         if config.multi_critic and k > 1:
             metrics |= term_metrics(
-                spec.reward_names, q_pred, target, q_scale, q_mu if normalize_terms else None
+                spec.reward_names, q_pred, target, q_scale, q_mu if normalize_terms else None, adv_sigma
             )
-            metrics |= {f"adv_scale/{n}": adv_sigma[i] for i, n in enumerate(spec.reward_names)}
         return new, metrics
 
     return Agent("sac", config, init, act, update, log_prob)

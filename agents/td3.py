@@ -37,11 +37,9 @@ from rlkit.off_policy import (
     advantage_scale,
     check_reward_weights,
     make_off_policy_trainer,
-    normalized_term_targets,
-    rescale_term_outputs,
     term_critics,
     term_metrics,
-    weighted_min,
+    term_targets,
 )
 from rlkit.training import Trainer
 
@@ -151,18 +149,10 @@ def make_td3(config: TD3Config, spec: EnvSpec, *, actor_terms: Sequence[ActorLos
         q_next = critic_net.apply(state.target_critic, batch["next_obs"], next_a)  # [N, B, K]
         not_done = 1.0 - batch["terminated"].astype(jnp.float32)[:, None]
         reward = scalarize(batch["reward"])
-        critic, target_critic = state.critic, state.target_critic
-        if normalize_terms:  # PopArt-normalized per-term critics, as SAC's
-            term_scale, target, (out_scale, out_shift) = normalized_term_targets(
-                state.term_scale, q_next, reward, not_done, config.gamma, weights, *scale_args
-            )
-            critic = rescale_term_outputs(critic, out_scale, out_shift)
-            target_critic = rescale_term_outputs(target_critic, out_scale, out_shift)
-        else:  # the min over critics by Σ_k w_k Q_k (as SAC); the scales only reported
-            term_scale = state.term_scale.update(
-                reward + config.gamma * not_done * jnp.mean(q_next, axis=0), scale_args[0]
-            )
-            target = reward + config.gamma * not_done * weighted_min(q_next, weights)
+        term_scale, target, (critic, target_critic) = term_targets(
+            state.term_scale, (state.critic, state.target_critic), q_next, reward, not_done, config.gamma,
+            weights, *scale_args, normalize=normalize_terms,
+        )  # fmt: skip
         q_mu, q_scale = term_scale.stats(*scale_args)  # [K]
         target = jax.lax.stop_gradient(target)
 
@@ -222,9 +212,8 @@ def make_td3(config: TD3Config, spec: EnvSpec, *, actor_terms: Sequence[ActorLos
         metrics = {"loss/critic": q_loss, "loss/actor": pi_loss, "q_mean": jnp.mean(q_raw)} | extra_metrics
         if config.multi_critic and k > 1:
             metrics |= term_metrics(
-                spec.reward_names, q_pred, target, q_scale, q_mu if normalize_terms else None
+                spec.reward_names, q_pred, target, q_scale, q_mu if normalize_terms else None, adv_sigma
             )
-            metrics |= {f"adv_scale/{n}": adv_sigma[i] for i, n in enumerate(spec.reward_names)}
         return new, metrics
 
     return Agent("td3", config, init, act, update)

@@ -282,31 +282,49 @@ def advantage_scale(scale: TermScale, q_data: jax.Array, q_pi: jax.Array, rate, 
     return scale, scale.std(rate, floor)
 
 
-def normalized_term_targets(
-    term_scale: TermScale, q_next: jax.Array, reward, not_done, gamma, weights, rate, floor, offset=0.0
+def term_targets(
+    term_scale: TermScale,
+    critics,
+    q_next,
+    reward,
+    not_done,
+    gamma,
+    weights,
+    rate,
+    floor,
+    *,
+    normalize,
+    entropy=0.0,
 ):
-    """PopArt (van Hasselt et al. 2016) for per-term critics whose outputs are normalized values
-    ``(Q_k − μ_k) / σ_k``: the target critics' outputs ``q_next [N, B, K]`` are read in reward units with the
-    current statistics, the statistics take in this batch's targets (the critics' mean: see ``TermScale``), the
-    min over critics is the one with the lowest ``Σ_k w_k Q_k / σ_k`` (``weighted_min``), and the target is
-    normalized with the new statistics. ``offset [B, K]``: subtracted from the bootstrapped value (SAC's entropy
-    share). Returns ``(new term_scale, normalized target [B, K], (scale, shift))``; apply
-    ``rescale_term_outputs(params, scale, shift)`` to the critics and their targets before the gradient step, so
-    that their outputs keep their meaning in reward units while the statistics move (output preservation)."""
+    """Per-term TD targets ``[B, K]`` of SAC / TD3 from the target critics' outputs ``q_next [N, B, K]``; returns
+    ``(new term_scale, target, critics)``. Either way the min over critics is the one with the lowest weighted sum
+    (``weighted_min``) and the statistics take in the critics' mean target.
+
+    ``normalize=False``: raw targets, ``entropy [B, K]`` (SAC's share of the soft target's bonus) subtracted from
+    the bootstrapped value; the statistics are only reported; ``critics`` come back as given.
+    ``normalize=True``: PopArt (van Hasselt et al. 2016) — the outputs are normalized values ``(Q_k − μ_k) / σ_k``,
+    read in reward units with the current statistics; the min is by ``Σ_k w_k Q_k / σ_k``; the target is
+    normalized with the updated statistics; no entropy in it; and every parameter set in ``critics`` (the critics
+    and their targets) is rescaled so its outputs keep their meaning while the statistics move
+    (``rescale_term_outputs``, output preservation)."""
+    if not normalize:
+        term_scale = term_scale.update(reward + gamma * not_done * (jnp.mean(q_next, axis=0) - entropy), rate)
+        return term_scale, reward + gamma * not_done * (weighted_min(q_next, weights) - entropy), critics
     mu, sigma = term_scale.stats(rate, floor)
     raw_next = q_next * sigma + mu
-    term_scale = term_scale.update(reward + gamma * not_done * (jnp.mean(raw_next, axis=0) - offset), rate)
+    term_scale = term_scale.update(reward + gamma * not_done * jnp.mean(raw_next, axis=0), rate)
     new_mu, new_sigma = term_scale.stats(rate, floor)
-    raw_target = reward + gamma * not_done * (weighted_min(raw_next, weights / new_sigma) - offset)
-    target = (raw_target - new_mu) / new_sigma
-    return term_scale, target, (sigma / new_sigma, (mu - new_mu) / new_sigma)
+    raw_target = reward + gamma * not_done * weighted_min(raw_next, weights / new_sigma)
+    scale, shift = sigma / new_sigma, (mu - new_mu) / new_sigma
+    critics = tuple(rescale_term_outputs(c, scale, shift) for c in critics)
+    return term_scale, (raw_target - new_mu) / new_sigma, critics
 
 
-def term_metrics(names, q, target, q_scale, q_mean=None) -> dict[str, jax.Array]:
+def term_metrics(names, q, target, q_scale, q_mean=None, adv_scale=None) -> dict[str, jax.Array]:
     """Per-term critic losses (summed over critics, as ``loss/critic``), mean Q-values and running scales, from
     the critics' predictions ``q [N, B, K]``, the TD targets ``[B, K]`` and the scales ``[K]``. ``q_mean [K]``:
     the critics output normalized values (PopArt): losses are reported as trained (normalized), Q-values in
-    reward units (``q · q_scale + q_mean``)."""
+    reward units (``q · q_scale + q_mean``). ``adv_scale [K]``: the actor's per-term advantage scales."""
     losses = jnp.sum(jnp.mean((q - target[None]) ** 2, axis=1), axis=0)
     raw = q if q_mean is None else q * q_scale + q_mean
     out = {}
@@ -314,6 +332,8 @@ def term_metrics(names, q, target, q_scale, q_mean=None) -> dict[str, jax.Array]
         out[f"loss/critic/{name}"] = losses[i]
         out[f"q_mean/{name}"] = jnp.mean(raw[..., i])
         out[f"q_scale/{name}"] = q_scale[i]
+        if adv_scale is not None:
+            out[f"adv_scale/{name}"] = adv_scale[i]
     return out
 
 
