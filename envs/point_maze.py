@@ -64,6 +64,9 @@ class Layout:
     blocks: tuple[Rect, ...] = ()
     start: tuple[float, float] = (0.0, 0.0)
     goal: tuple[float, float] | None = None
+    free: tuple[
+        Rect, ...
+    ] = ()  # the free cells of a grid layout (goals are drawn from them); () = the bounds
 
     def __post_init__(self):
         xmin, ymin, xmax, ymax = (float(v) for v in self.bounds)
@@ -80,6 +83,7 @@ class Layout:
                 )
         object.__setattr__(self, "bounds", (xmin, ymin, xmax, ymax))
         object.__setattr__(self, "blocks", blocks)
+        object.__setattr__(self, "free", tuple(tuple(float(v) for v in r) for r in self.free))
         object.__setattr__(self, "start", (float(self.start[0]), float(self.start[1])))
         if self.goal is not None:
             object.__setattr__(self, "goal", (float(self.goal[0]), float(self.goal[1])))
@@ -120,7 +124,7 @@ class Layout:
             top = y0 + (height - i) * c
             return (x0 + j0 * c, top - c, x0 + j1 * c, top)
 
-        blocks, start, goal, free = [], None, None, None
+        blocks, start, goal, free, cells = [], None, None, None, []
         for i, row in enumerate(rows):
             j = 0
             while j < width:
@@ -132,6 +136,7 @@ class Layout:
                     j = k
                     continue
                 r = cell_rect(i, j, j + 1)
+                cells.append(r)
                 centre = ((r[0] + r[2]) / 2, (r[1] + r[3]) / 2)
                 free = free or centre
                 if row[j] == "S":
@@ -142,7 +147,7 @@ class Layout:
         if free is None:
             raise ValueError("Layout.from_grid: the grid has no free cell")
         bounds = (x0, y0, x0 + width * c, y0 + height * c)
-        return cls(name, bounds, tuple(blocks), start or free, goal)
+        return cls(name, bounds, tuple(blocks), start or free, goal, tuple(cells))
 
 
 # A small corridor maze (11 × 9 unit cells): from the centre start, branches lead to dead ends in every direction,
@@ -160,7 +165,29 @@ MAZE_GRID = (
     "###########",
 )
 
-LAYOUTS = {"room": Layout.room, "maze": lambda: Layout.from_grid(MAZE_GRID, 1.0, "maze")}
+# The 11 × 11 spiral of single-goal contrastive RL (``graliuce/sgcrl``, ``point_env.py``, ``Spiral11x11``, with
+# its fixed start (5, 5) and goal (10, 10) in (row, column) cells): a one-cell-wide corridor winds from the centre
+# out to the far corner, ~54 cells long, so reaching the goal needs sustained exploration. sgcrl moves the point
+# up to 1 per step in 100-step episodes: ``PointMaze.spiral`` sets max_step 1.0 and 100 steps to match.
+SPIRAL_GRID = (
+    "###########",
+    "#..........",
+    "#.########.",
+    "#.#......#.",
+    "#.#.####.#.",
+    "#.#.#S.#.#.",
+    "#.#.##.#.#.",
+    "#.#....#.#.",
+    "#.######.#.",
+    "#........#.",
+    "##########G",
+)
+
+LAYOUTS = {
+    "room": Layout.room,
+    "maze": lambda: Layout.from_grid(MAZE_GRID, 1.0, "maze"),
+    "spiral": lambda: Layout.from_grid(SPIRAL_GRID, 1.0, "spiral"),
+}
 
 
 # ================================================================================================ params, state
@@ -256,6 +283,24 @@ class PointMaze(Environment):
     def maze(cls, **param_overrides) -> PointMaze:
         """The corridor maze ``MAZE_GRID`` (registry id ``point-maze``)."""
         return cls("maze", **param_overrides)
+
+    @classmethod
+    def spiral(cls, **param_overrides) -> PointMaze:
+        """sgcrl's spiral ``SPIRAL_GRID`` (registry id ``point-spiral``): max_step 1.0, 100-step episodes, a goal
+        radius of 1 (sgcrl's success: distance < 1)."""
+        for name, value in (("max_step", 1.0), ("max_episode_steps", 100), ("goal_radius", 1.0)):
+            param_overrides.setdefault(name, value)
+        return cls("spiral", **param_overrides)
+
+    def sample_free(self, key: jax.Array) -> jax.Array:
+        """A position ``float32[2]`` uniform over the layout's free cells (a cell uniformly, then a point
+        uniformly inside it: sgcrl's ``_sample_empty_state``); uniform over the bounds for a layout without
+        cells (the room). What goal-sampling agents draw their goals from."""
+        cells = np.asarray(self.layout.free or (self.layout.bounds,), np.float32).reshape(-1, 4)
+        k_cell, k_in = jax.random.split(key)
+        cell = jnp.asarray(cells)[jax.random.randint(k_cell, (), 0, cells.shape[0])]
+        u = jax.random.uniform(k_in, (2,), jnp.float32)
+        return cell[:2] + u * (cell[2:] - cell[:2])
 
     @property
     def spec(self) -> EnvSpec:

@@ -157,4 +157,9 @@ register(
     "point-room", "envs.point_maze:PointMaze.room", "2-D point in an empty walled room (skill discovery)"
 )
 register("point-maze", "envs.point_maze:PointMaze.maze", "2-D point in a maze with walls (skill discovery)")
+register(
+    "point-spiral",
+    "envs.point_maze:PointMaze.spiral",
+    "2-D point at the centre of sgcrl's 11x11 spiral corridor; its goal at the far end (goal reaching)",
+)
 register("push2d", "envs.push2d:Push2D", "planar gripper pushes a block to a goal; vector reward")

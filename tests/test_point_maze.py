@@ -298,7 +298,7 @@ def test_bad_inputs_raise():
         with pytest.raises(ValueError, match="shape"):
             env.step(KEY, state, bad)
     with pytest.raises(ValueError, match="unknown layout"):
-        PointMaze("spiral")
+        PointMaze("helix")
     with pytest.raises(ValueError, match="inside a wall"):
         PointMaze.maze(start_xy=(-4.5, 3.5))
     with pytest.raises(ValueError, match="min < max"):
