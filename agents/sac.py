@@ -61,7 +61,7 @@ from envs.core import Environment, EnvSpec
 from envs.spaces import Box
 from rlkit.agent import Agent
 from rlkit.configs import ConfigError, param
-from rlkit.distributions import sample_tanh_gaussian, tanh_gaussian_log_prob
+from rlkit.distributions import BoxTanhGaussian
 from rlkit.networks import GaussianActor
 from rlkit.off_policy import (
     ActorLossTerm,
@@ -137,8 +137,7 @@ def make_sac(
     α (log π − log π_prior) in the actor loss and the soft target alike (demonstration-regularized RL)."""
     space = spec.action_space
     action_size = int(np.prod(space.shape))
-    scale = jnp.asarray((space.high - space.low) / 2, jnp.float32)
-    bias = jnp.asarray((space.high + space.low) / 2, jnp.float32)
+    dist = BoxTanhGaussian(space.low, space.high)
     k = spec.num_reward_terms
     num_q_out = k if config.multi_critic else 1
     weights = jnp.asarray(config.reward_weights or (1.0,) * k, jnp.float32)
@@ -163,12 +162,9 @@ def make_sac(
     alpha_tx = optax.inject_hyperparams(optax.adam)(learning_rate=config.q_lr)
     target_entropy = -config.target_entropy_scale * action_size
     scale_args = (config.q_scale_rate, config.q_scale_floor)
-    log_scale = jnp.sum(jnp.log(scale))
 
     def policy(actor_params, obs, key):
-        mean, log_std = actor_net.apply(actor_params, obs)
-        y, logp = sample_tanh_gaussian(key, mean, log_std)
-        return y * scale + bias, logp - log_scale
+        return dist.sample(key, *actor_net.apply(actor_params, obs))
 
     def init(key, spec_=None) -> SACState:
         ka, kc = jax.random.split(key)
@@ -191,14 +187,11 @@ def make_sac(
         )
 
     def log_prob(state: SACState, obs, action):
-        mean, log_std = actor_net.apply(state.actor, obs)
-        y = (jnp.reshape(action, mean.shape) - bias) / scale
-        return tanh_gaussian_log_prob(y, mean, log_std) - log_scale
+        return dist.log_prob(action, *actor_net.apply(state.actor, obs))
 
     def act(state: SACState, obs, key, mode="explore"):
         if mode == "deterministic":
-            mean, _ = actor_net.apply(state.actor, obs)
-            return jnp.tanh(mean) * scale + bias
+            return dist.mode(actor_net.apply(state.actor, obs)[0])
         return policy(state.actor, obs, key)[0]
 
     def scalarize(reward):

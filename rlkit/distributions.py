@@ -55,3 +55,27 @@ def categorical_log_prob(logits, action):
 def categorical_entropy(logits):
     logp = jax.nn.log_softmax(logits)
     return -jnp.sum(jnp.exp(logp) * logp, axis=-1)
+
+
+class BoxTanhGaussian:
+    """A tanh-squashed diagonal Gaussian mapped affinely onto an action box ``[low, high]`` (SAC's and CRL's
+    actor): ``a = tanh(u)·scale + bias`` with ``log p(a) = log p(tanh u) − Σ log scale``."""
+
+    def __init__(self, low, high):
+        low, high = jnp.asarray(low, jnp.float32), jnp.asarray(high, jnp.float32)
+        self.scale, self.bias = (high - low) / 2, (high + low) / 2
+        self.log_scale = jnp.sum(jnp.log(self.scale))
+
+    def sample(self, key, mean, log_std):
+        """A reparameterized action in the box and its log-density."""
+        y, logp = sample_tanh_gaussian(key, mean, log_std)
+        return y * self.scale + self.bias, logp - self.log_scale
+
+    def mode(self, mean):
+        """The deterministic action ``tanh(mean)`` in the box."""
+        return jnp.tanh(mean) * self.scale + self.bias
+
+    def log_prob(self, action, mean, log_std):
+        """``log p(action)`` of box actions (edge values pulled in, as ``tanh_gaussian_log_prob``)."""
+        y = (jnp.reshape(action, mean.shape) - self.bias) / self.scale
+        return tanh_gaussian_log_prob(y, mean, log_std) - self.log_scale
