@@ -11,8 +11,15 @@ Place it inside the rollout stack, ``wrap_for_rollout(Conditioned(TimeLimit(env)
 ``z`` should be normalized too. ``resample`` is the one rule for when ``z`` changes, shared with host loops (the
 Gymnasium loop holds ``z`` itself).
 
+Goals: ``goals(sample_fn, ...)`` draws a goal per episode (``PointMaze.sample_free``: uniform over a maze's floor),
+``fixed(goal)`` is one goal for every episode (single-goal contrastive RL). ``GoalConditioned`` is ``Conditioned``
+for goal reaching: it also reports ``info["success"]`` (the achieved goal ``obs[goal_dims]`` after the step lies
+within ``radius`` of the episode's goal) and ``info["achieved_goal"]``, and evaluation plays it with its
+``eval_prior`` (the task's goal) through ``evaluation_env()``, so ``Trainer.evaluate`` reports the success rate
+at the goal that matters whatever goals training drew.
+
 Deliberately not here: skill-discovery rewards and discriminators (the agents), learned or adaptive priors, and
-goal relabelling (HER belongs to the replay buffer).
+goal relabelling (hindsight goals come from the replay buffer: ``rlkit.data_sources.hindsight_goals``).
 """
 
 from __future__ import annotations
@@ -171,6 +178,20 @@ def goals(sample_fn: Fn, size: int, low, high, name: str = "goal") -> Prior:
     return Prior(name, size, partial(_goal_sample, sample_fn), None, low, high)
 
 
+def _fixed_sample(goal: np.ndarray, key: jax.Array) -> jax.Array:
+    return jnp.asarray(goal)
+
+
+def fixed(goal, name: str = "goal") -> Prior:
+    """The same goal ``float32[size]`` for every episode (single-goal RL); no ``log_prob``."""
+    g = np.asarray(goal, np.float32)
+    if g.ndim != 1 or g.size == 0 or not np.all(np.isfinite(g)):
+        raise ConfigError(
+            f"{name}: a fixed goal must be a non-empty 1-D vector of finite numbers, got {goal!r}"
+        )
+    return Prior(name, int(g.size), partial(_fixed_sample, g), None, g, g)
+
+
 PRIORS: dict[str, Callable[[int], Prior]] = {
     "categorical": categorical,
     "centred_one_hot": centred_one_hot,
@@ -294,3 +315,70 @@ class Conditioned(Wrapper):
         z, steps, _ = resample(self.prior, z_key, state.z, state.steps_since + 1, False, every)
         info = dict(info, z=state.z, final_obs=jnp.concatenate([obs, state.z]))
         return jnp.concatenate([obs, z]), ConditionedState(env_state, z, steps), reward, term, trunc, info
+
+
+def goal_dims_of(goal_dims, obs_size: int, what: str = "goal_dims") -> tuple[int, ...]:
+    """The observation indices that make the achieved goal (``None``: the whole observation), checked."""
+    dims = tuple(range(obs_size)) if goal_dims is None else tuple(goal_dims)
+    if not dims or any(isinstance(i, bool) or not isinstance(i, int | np.integer) for i in dims):
+        raise ConfigError(f"{what} must be a non-empty tuple of observation indices, got {goal_dims!r}")
+    if any(not 0 <= i < obs_size for i in dims) or len(set(dims)) != len(dims):
+        raise ConfigError(
+            f"{what}={goal_dims!r}: indices must be distinct and in [0, {obs_size}) for an observation of "
+            f"size {obs_size}"
+        )
+    return tuple(int(i) for i in dims)
+
+
+def goal_success(achieved: jax.Array, goal: jax.Array, radius) -> jax.Array:
+    """``bool[...]``: the achieved goal ``[..., G]`` within ``radius`` (Euclidean) of ``goal [..., G]``."""
+    return jnp.linalg.norm(achieved - goal, axis=-1) <= radius
+
+
+class GoalConditioned(Conditioned):
+    """``Conditioned`` on goals, for goal reaching: the learner sees ``concat(obs, g)`` with ``g ~ prior`` per
+    episode, and ``info["success"]`` says whether the achieved goal ``obs′[goal_dims]`` (``None``: all of
+    ``obs′``) is within ``radius`` of ``g``, ``info["achieved_goal"]`` is ``obs′[goal_dims]``. The env's own
+    reward is left as it is (hindsight learners compute theirs from the relabelled goal). ``evaluation_env()``
+    plays the same env with ``eval_prior`` (default: ``prior``): the goal that evaluation measures success at."""
+
+    def __init__(
+        self,
+        env: Environment,
+        prior: Prior,
+        *,
+        goal_dims=None,
+        radius: float = 0.5,
+        eval_prior: Prior | None = None,
+    ):
+        super().__init__(env, prior)
+        obs_size = env.spec.observation_space.shape[0]
+        self.goal_dims = goal_dims_of(goal_dims, obs_size)
+        for p, what in ((prior, "prior"), (eval_prior, "eval_prior")):
+            if p is not None and p.size != len(self.goal_dims):
+                raise ConfigError(
+                    f"GoalConditioned: the {what}'s goals have size {p.size}, but the achieved goal "
+                    f"obs[{list(self.goal_dims)}] of {env.spec.id} has size {len(self.goal_dims)}"
+                )
+        if not float(radius) > 0:
+            raise ConfigError(f"GoalConditioned: radius must be > 0, got {radius!r}")
+        self.radius, self.eval_prior = float(radius), eval_prior
+
+    def __repr__(self) -> str:
+        return f"GoalConditioned({self.env!r}, prior={self.prior!r}, goal_dims={self.goal_dims})"
+
+    def achieved(self, obs: jax.Array) -> jax.Array:
+        """The achieved goal ``[..., G]`` of (unconditioned) observations ``[..., D]``."""
+        return obs[..., jnp.asarray(self.goal_dims)]
+
+    def evaluation_env(self) -> GoalConditioned:
+        """The same env conditioned on ``eval_prior`` (``rlkit.rollout.evaluation_env``)."""
+        if self.eval_prior is None:
+            return self
+        return GoalConditioned(self.env, self.eval_prior, goal_dims=self.goal_dims, radius=self.radius)
+
+    def _step(self, key, state, action, params):
+        obs, new_state, reward, term, trunc, info = super()._step(key, state, action, params)
+        achieved = self.achieved(split(info["final_obs"], self.prior.size)[0])
+        success = goal_success(achieved, state.z, self.radius)
+        return obs, new_state, reward, term, trunc, dict(info, success=success, achieved_goal=achieved)

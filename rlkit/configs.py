@@ -109,7 +109,7 @@ def validate(config):
         if meta.get("choices") is not None and value not in meta["choices"]:
             raise ConfigError(f"{where} = {value!r} is not allowed; choose one of {list(meta['choices'])}")
         low, high = meta.get("low"), meta.get("high")
-        if low is None and high is None:
+        if (low is None and high is None) or value is None:  # None: an optional field left unset
             continue
         arr = np.asarray(value, dtype=np.float64)
         bad = ~np.isfinite(arr)

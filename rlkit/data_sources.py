@@ -16,6 +16,11 @@ back because some sampling schemes keep state in it). This module builds them:
   another source (a learned reward term's own data: an adversarial discriminator's recent generator rows are
   ``batch["policy"]`` while the learner trains on all of replay);
 - ``demonstrations(store, spec)``: uniform transitions of a read-only ``DemoStore``, shaped like online rows;
+- ``hindsight_goals(goal_size, goal_dims, ...)``: rows of a goal-conditioned replay (observations ``concat(s, g)``,
+  ``rlkit.conditioning.GoalConditioned``) whose goal is replaced, with probability ``relabel``, by a state of the
+  same episode's future (``rlkit.buffers.relabel``: geometric weights γ^(Δ−1) for contrastive RL, uniform for
+  HER), mapped to the goal space; ``obs`` and ``next_obs`` carry the new goal, ``goal_offset`` the Δ (0 where the
+  stored goal was kept), and ``reward(achieved_next, goal)`` recomputes the reward for the new goal (HER);
 - ``mixture(sources, fraction, reward_by_source=...)``: several sources in every batch at an exact share
   (``rlkit.buffers.mix``: ``round(f·B)`` rows of the first source in every (sub-)batch), the share fixed, read
   from a sweepable config field, or an optax schedule of env steps; optionally each source's rewards replaced by
@@ -37,7 +42,7 @@ import jax
 import jax.numpy as jnp
 
 from envs.core import EnvSpec
-from rlkit.buffers import DemoStore, demos, mix
+from rlkit.buffers import DemoStore, GoalMixture, demos, mix
 from rlkit.configs import ConfigError
 
 Sample = Callable[..., tuple]  # (cfg, buffer_state, key, batch_size, env_steps) -> (buffer_state, batch)
@@ -232,6 +237,55 @@ def mixture(
             if source_field is not None:
                 batch[source_field] = source
             return buffer_state, batch
+
+        return sample
+
+    return build
+
+
+def hindsight_goals(
+    goal_size: int,
+    goal_dims: Sequence[int],
+    *,
+    relabel: float | str = 1.0,
+    future: str = "geometric",
+    gamma: float | str = "gamma",
+    reward: Callable | None = None,
+) -> Source:
+    """Goal-relabelled rows of a replay of goal-conditioned observations ``concat(s, g)`` (``g`` the last
+    ``goal_size`` entries). Each row's goal becomes, with probability ``relabel`` (a number or a config field),
+    the achieved goal ``s_{t+Δ}[goal_dims]`` of a future state of its own episode, ``Δ ≥ 1`` drawn by
+    ``future`` (``rlkit.buffers.GoalMixture``: "geometric" ∝ γ^(Δ−1), γ a number or a config field; "uniform"
+    over the rest of the episode), else stays the stored one. ``reward(achieved_next float32[B, G], goal
+    float32[B, G]) -> float32[B]``, if given, replaces the rows' rewards (the goal-reaching reward of the goal
+    the row now carries). The batch gains ``goal_offset`` (``int32[B]``: Δ, 0 where the goal was kept)."""
+    dims = jnp.asarray(tuple(goal_dims), jnp.int32)
+
+    def build(buffer) -> Sample:
+        if buffer.sampling != "uniform":
+            raise ConfigError(
+                f"sampling={buffer.sampling!r} with hindsight goals is not supported (goals are relabelled on "
+                "uniform draws); use sampling='uniform'"
+            )
+
+        def sample(cfg, buffer_state, key, batch_size, env_steps):
+            g = getattr(cfg, gamma) if isinstance(gamma, str) else gamma
+            p = getattr(cfg, relabel) if isinstance(relabel, str) else relabel
+            k_goal, k_keep = jax.random.split(key)
+            drawn = buffer.sample_goals(
+                buffer_state, k_goal, batch_size, GoalMixture(0.0, 1.0, 0.0, g, future)
+            )
+            t = dict(drawn.transition)
+            state, stored = t["obs"][..., :-goal_size], t["obs"][..., -goal_size:]
+            next_state = t["next_obs"][..., :-goal_size]
+            new = jax.random.uniform(k_keep, (batch_size,)) < p
+            goal = jnp.where(new[:, None], drawn.goal[..., :-goal_size][..., dims], stored)
+            t["obs"] = jnp.concatenate([state, goal], axis=-1)
+            t["next_obs"] = jnp.concatenate([next_state, goal], axis=-1)
+            t["goal_offset"] = jnp.where(new, drawn.goal_offset, 0).astype(jnp.int32)
+            if reward is not None:
+                t["reward"] = jnp.asarray(reward(next_state[..., dims], goal), jnp.float32)
+            return buffer_state, t
 
         return sample
 
