@@ -6,6 +6,8 @@ Adding an algorithm: write its file (config, losses, update), then one ``registe
 from __future__ import annotations
 
 from agents import dqn, ppo, sac, td3
+from agents.goals import base as goal_base
+from agents.goals import crl, her
 from agents.imitation import airl, bc, dagger, demo_reg, gail, rlpd, sqil
 from agents.skills import csd, dads, diayn, lsd, metra, slim
 from rlkit.registry import AgentEntry, register
@@ -184,3 +186,26 @@ register(
         condition=lambda config: (slim.skills(config), config.resample_every),
     )
 )
+
+_GOALS_NOTE = "goal-conditioned agents run on JAX envs: goals are drawn by the env's sample_free and relabelled on device"
+for _name, _cls, _make, _mod, _desc in (
+    ("crl", crl.CRLConfig, crl.make_crl, crl, "Contrastive RL: InfoNCE critic phi(s,a)^T psi(g) on hindsight goals "
+     "(gamma^dt future states), actor maximizing it; a goal per episode"),
+    ("sgcrl", crl.SGCRLConfig, crl.make_sgcrl, crl, "Single-goal contrastive RL: CRL collecting toward one fixed "
+     "goal, learning on hindsight goals, no entropy bonus"),
+    ("her", her.HERConfig, her.make_her, her, "SAC + hindsight experience replay: sparse goal reward, 80% of goals "
+     "relabelled with future achieved goals"),
+):  # fmt: skip
+    register(
+        AgentEntry(
+            _name,
+            _cls,
+            _make,
+            _mod.make_trainer,
+            _desc,
+            family="goals",
+            validate=_mod.validate,
+            host_note=_GOALS_NOTE,
+            wrap_env=goal_base.goal_env,
+        )
+    )

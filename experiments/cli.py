@@ -318,7 +318,7 @@ def evaluate(args: EvalArgs) -> dict:
     import envs
     from envs import registry
     from rlkit import conditioning
-    from rlkit.export import agent_conditioning, load_agent, trained_env_id
+    from rlkit.export import agent_conditioning, agent_env, load_agent, trained_env_id
 
     check_values(args, EvalArgs.LIMITS)
     if args.video:
@@ -362,12 +362,11 @@ def evaluate(args: EvalArgs) -> dict:
             )
     else:
         from rlkit.evaluation import evaluate_policy
-        from rlkit.rollout import wrap_for_rollout
+        from rlkit.rollout import evaluation_env, wrap_for_rollout
 
-        env = envs.make(env_id)
-        cond = agent_conditioning(args.agent_file)
-        if cond is not None:  # a skill- or goal-conditioned agent: the env shows it z, as in training
-            env = conditioning.Conditioned(env, *cond)
+        # a skill- or goal-conditioned agent: the env shows it z (or its goal), as in training; evaluation plays
+        # the wrapper's evaluation env (a goal agent's eval_goal)
+        env = evaluation_env(agent_env(args.agent_file, envs.make(env_id)))
         agent, state = load_agent(args.agent_file, env.spec)
         out = jax.jit(
             lambda s, k: evaluate_policy(

@@ -137,6 +137,22 @@ def agent_conditioning(path: str | os.PathLike):
     return entry.condition(configs.from_dict(entry.config_cls, header["config"]))
 
 
+def agent_env(path: str | os.PathLike, env):
+    """The JAX env an exported agent acts on, built from the plain ``env``: its ``AgentEntry.wrap_env`` (goal-
+    conditioned agents), else ``Conditioned(env, prior, resample_every)`` (``agent_conditioning``), else ``env``."""
+    from rlkit import registry
+    from rlkit.conditioning import Conditioned
+
+    header = _read(path)[0]
+    entry = registry.entries().get(header.get("agent"))
+    if entry is None or (entry.wrap_env is None and entry.condition is None):
+        return env
+    config = configs.from_dict(entry.config_cls, header["config"])
+    if entry.wrap_env is not None:
+        return entry.wrap_env(config, env)
+    return Conditioned(env, *entry.condition(config))
+
+
 def read_header(path: str | os.PathLike) -> dict:
     """What an export says of itself without loading its parameters: ``agent`` (the registry name), ``config``
     (a dict) and ``spec`` (the trained env's id and spaces)."""

@@ -39,7 +39,9 @@ class AgentEntry:
     beyond the agent (a data source ``sample``, transition ``extras``, a conditioning ``prior``) — ``None``
     when the agent cannot run through the Gymnasium host loop (say why in ``host_note``). ``condition(config) ->
     (prior, resample_every)`` for agents that act on ``concat(obs, z)``: evaluation, export and loading wrap the env
-    the same way training did (``rlkit.conditioning``)."""
+    the same way training did (``rlkit.conditioning``). ``wrap_env(config, env) -> Environment`` instead, for
+    agents whose conditioning needs the env (goal-conditioned agents: goals drawn from the env, success measured
+    at ``eval_goal``): the env they act on, built from the plain env (evaluation plays its ``evaluation_env``)."""
 
     name: str
     config_cls: type
@@ -53,6 +55,7 @@ class AgentEntry:
     host_pieces: Callable[..., dict] | None = field(default=None)
     host_note: str = ""
     condition: Callable[[Any], tuple[Any, int]] | None = None
+    wrap_env: Callable[[Any, Any], Any] | None = None
 
     def __post_init__(self):
         if self.loop not in LOOPS:
