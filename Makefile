@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint lock bench-envs bench-buffers bench-peers bench-dqn bench-host bench-composition bench-imitation bench-imitation-mujoco reproduce reproduce-composition reproduce-replay reproduce-imitation reproduce-imitation-mujoco reproduce-skills reproduce-slim bench-skills multi-critic clean
+.PHONY: run test lint lock bench-envs bench-buffers bench-peers bench-dqn bench-host bench-composition bench-imitation bench-imitation-mujoco reproduce reproduce-composition reproduce-replay reproduce-imitation reproduce-imitation-mujoco reproduce-skills reproduce-slim reproduce-crl bench-skills bench-goals multi-critic clean
 
 # constraints.txt pins every dependency to the versions the suite was last run with (regenerate it with
 # `make lock` after changing dependencies), so a fresh machine and CI install exactly what was tested.
@@ -82,8 +82,14 @@ reproduce-skills: $(PY)
 reproduce-slim: $(PY)
 	$(PY) -m experiments.reproduce.slim
 
+reproduce-crl: $(PY)
+	$(PY) -m experiments.reproduce.crl
+
 bench-skills: $(PY)
 	$(PY) -m experiments.benchmarks.skills
+
+bench-goals: $(PY)
+	$(PY) -m experiments.benchmarks.goals
 
 multi-critic: $(PY)
 	$(PY) -m experiments.multi_critic_push2d
