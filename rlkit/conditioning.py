@@ -372,10 +372,15 @@ class GoalConditioned(Conditioned):
         return obs[..., jnp.asarray(self.goal_dims)]
 
     def evaluation_env(self) -> GoalConditioned:
-        """The same env conditioned on ``eval_prior`` (``rlkit.rollout.evaluation_env``)."""
-        if self.eval_prior is None:
+        """The same env conditioned on ``eval_prior`` (``rlkit.rollout.evaluation_env``), with whatever the inner
+        env strips for evaluation stripped too (``ExpertResets`` inside: evaluation never starts from experts)."""
+        from rlkit.rollout import evaluation_env  # rollout imports nothing of this module's
+
+        inner = evaluation_env(self.env)
+        if self.eval_prior is None and inner is self.env:
             return self
-        return GoalConditioned(self.env, self.eval_prior, goal_dims=self.goal_dims, radius=self.radius)
+        prior = self.prior if self.eval_prior is None else self.eval_prior
+        return GoalConditioned(inner, prior, goal_dims=self.goal_dims, radius=self.radius)
 
     def _step(self, key, state, action, params):
         obs, new_state, reward, term, trunc, info = super()._step(key, state, action, params)

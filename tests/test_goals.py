@@ -121,6 +121,26 @@ def test_goal_conditioned_reports_success_at_the_episode_goal_and_evaluates_at_e
     np.testing.assert_allclose(eval_obs, [0.0, 0.0, -1.0, 0.0])
 
 
+def test_goal_evaluation_strips_what_the_inner_env_strips_for_evaluation():
+    """A training-only start distribution inside the goal wrapper (``ExpertResets``' protocol: it offers
+    ``evaluation_env``) never reaches evaluation; the goal conditioning stays, at the eval goal."""
+    from envs.wrappers import Wrapper
+    from rlkit.rollout import evaluation_env
+
+    class TrainingStarts(Wrapper):
+        def evaluation_env(self):
+            return self.env
+
+    env = envs.make("point-room")
+    for eval_prior in (None, conditioning.fixed((-1.0, 0.0))):
+        wrapped = conditioning.GoalConditioned(
+            TrainingStarts(env), conditioning.fixed((1.0, 0.0)), eval_prior=eval_prior
+        )
+        played = evaluation_env(wrapped)
+        assert isinstance(played, conditioning.GoalConditioned) and played.env is env
+        assert played.prior is (eval_prior or wrapped.prior)
+
+
 def test_sample_free_draws_only_free_positions_of_every_cell():
     env = PointMaze.spiral()
     xy = np.asarray(jax.vmap(env.sample_free)(jax.random.split(jax.random.key(0), 4000)))
