@@ -35,9 +35,14 @@ def evaluation_env(env: Environment) -> Environment:
     inner = getattr(env, "env", None)
     while inner is not None:
         if hasattr(inner, "evaluation_env"):
+            what = (
+                "conditions on goals whose evaluation goal replaces the training goals"
+                if hasattr(inner, "eval_prior")  # GoalConditioned
+                else "changes how training episodes start"
+            )
             raise ConfigError(
-                f"{type(inner).__name__} changes how training episodes start and must be the outermost wrapper "
-                f"(evaluation removes it); it is inside {env!r}"
+                f"{type(inner).__name__} {what} and must be the outermost wrapper (evaluation replaces it with "
+                f"its evaluation_env); it is inside {env!r}"
             )
         inner = getattr(inner, "env", None)
     return env

@@ -141,6 +141,18 @@ def test_goal_evaluation_strips_what_the_inner_env_strips_for_evaluation():
         assert played.prior is (eval_prior or wrapped.prior)
 
 
+def test_a_goal_wrapper_under_another_wrapper_is_refused_naming_the_goals():
+    from envs.wrappers import ClipAction
+    from rlkit.rollout import evaluation_env
+
+    inside = ClipAction(conditioning.GoalConditioned(envs.make("point-room"), conditioning.fixed((1.0, 0.0))))
+    with pytest.raises(
+        ConfigError, match="GoalConditioned conditions on goals whose evaluation goal"
+    ) as info:
+        evaluation_env(inside)
+    assert "\n" not in str(info.value)
+
+
 def test_sample_free_draws_only_free_positions_of_every_cell():
     env = PointMaze.spiral()
     xy = np.asarray(jax.vmap(env.sample_free)(jax.random.split(jax.random.key(0), 4000)))
