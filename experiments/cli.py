@@ -7,6 +7,8 @@ rlkit envs                                    the registered env ids
 rlkit agents                                  the registered agents (what --agent takes), by family
 rlkit demos collect --agent-file runs/default/agent.rlkit --episodes 20 --out demos/pendulum
 rlkit demos info demos/pendulum               demonstrations from an exported agent, and what a dataset holds
+rlkit sweep sweeps/lr.yaml --engine ray       an ablation sweep from a spec: trials on local processes, Ray or SLURM
+rlkit report sweeps/lr --compare A B          one table of IQMs with 95% CIs over a sweep's finished trials
 
 A wrong command line (an unknown flag, a value of the wrong type, a value out of range, an unknown env id, a file
 that is not an agent) is reported as one line on stderr naming the flag, the value and what is allowed, with exit
@@ -30,7 +32,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 import tyro
 
-COMMANDS = ("train", "eval", "plot", "envs", "agents", "demos")
+COMMANDS = ("train", "eval", "plot", "envs", "agents", "demos", "sweep", "report")
 
 
 class UsageError(ValueError):
@@ -70,6 +72,46 @@ class PlotArgs:
     """image to write (.png; or any format matplotlib writes: .pdf, .svg, ...)"""
     title: str = ""
     """figure title"""
+
+
+@dataclass(frozen=True)
+class SweepArgs:
+    spec: tyro.conf.Positional[str]
+    """a sweep spec: a .yaml / .yml file, or a .py file defining SPEC (the format: experiments/sweep.py)"""
+    engine: str = ""
+    """local | ray | slurm (default: the spec's engine, else local)"""
+    out: str = ""
+    """the sweep directory (default: the spec's out)"""
+    workers: int = 0
+    """local engine: trials at once (0: the spec's engine_options.workers, else 1)"""
+    address: str = ""
+    """ray engine: the cluster's host:port or auto (default: the spec's, else a local Ray instance)"""
+    dry_run: bool = False
+    """validate the spec and list its trials with their status; start nothing"""
+
+    LIMITS: ClassVar[dict] = {"engine": {"choices": ("local", "ray", "slurm")}, "workers": {"low": 0}}
+
+
+@dataclass(frozen=True)
+class ReportArgs:
+    sweep_dir: tyro.conf.Positional[str]
+    """a directory written by `rlkit sweep` (its out)"""
+    metric: str = ""
+    """the score: each run's last value of it (default eval_return, or episode_return without evaluations)"""
+    target: float | None = None
+    """γ of the optimality gap (the score counted as solved); no gap column without it"""
+    compare: tuple[str, ...] = ()
+    """pairs A B (A2 B2 ...) of config labels, or parts naming one config: the probability that A improves on B"""
+    normalize: tuple[str, ...] = ()
+    """ENV=LOW,HIGH for every env of the sweep: adds a table across envs on normalized scores"""
+    reps: int = 2000
+    """bootstrap resamples"""
+    seed: int = 0
+    """bootstrap seed (the same trials give the same report)"""
+    out: str = ""
+    """output directory (default SWEEP_DIR/report)"""
+
+    LIMITS: ClassVar[dict] = {"reps": {"low": 100}, "seed": {"low": 0}}
 
 
 # ================================================================================================ the command line
@@ -493,6 +535,29 @@ def plot(args: PlotArgs) -> str:
 
 
 # ================================================================================================ entry point
+# ================================================================================================ sweep, report
+def sweep(args: SweepArgs) -> dict:
+    """``rlkit sweep``: validate the spec's trials, then launch the unfinished ones (``experiments.sweep``)."""
+    from experiments.sweep import launch, load_spec
+
+    check_values(args, {k: v for k, v in SweepArgs.LIMITS.items() if k != "engine" or args.engine})
+    options = {"workers": args.workers or None, "address": args.address or None}
+    return launch(load_spec(args.spec), engine=args.engine or None, out=args.out or None, dry_run=args.dry_run,
+                  options={k: v for k, v in options.items() if v is not None})  # fmt: skip
+
+
+def report(args: ReportArgs) -> dict:
+    """``rlkit report``: one table over a sweep's finished trials (``experiments.report``)."""
+    from experiments.report import report as write_report
+
+    check_values(args, ReportArgs.LIMITS)
+    if len(args.compare) % 2:
+        raise UsageError(f"--compare takes pairs A B; got {len(args.compare)} labels {list(args.compare)}")
+    pairs = [list(args.compare[i : i + 2]) for i in range(0, len(args.compare), 2)]
+    return write_report(args.sweep_dir, metric=args.metric or None, target=args.target, compare=pairs,
+                        normalize=list(args.normalize), reps=args.reps, seed=args.seed, out=args.out or None)  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
@@ -524,15 +589,20 @@ def main(argv: list[str] | None = None) -> None:
 
         train_main(rest)
         return
-    cls = EvalArgs if command == "eval" else PlotArgs
+    from experiments.engines import SweepError
+
+    cls, action = {"eval": (EvalArgs, evaluate), "plot": (PlotArgs, plot), "sweep": (SweepArgs, sweep),
+                   "report": (ReportArgs, report)}[command]  # fmt: skip
     prog = f"rlkit {command}"
     try:
         check_argv(rest, [cls], prog)
-        args = parse_cli(cls, rest, prog)
-        evaluate(args) if command == "eval" else plot(args)
+        action(parse_cli(cls, rest, prog))
     except (ValueError, OSError, KeyError) as err:
         print(f"{prog}: error: {one_line(err)}", file=sys.stderr)
         raise SystemExit(2) from None
+    except SweepError as err:  # trials failed; the finished ones are kept
+        print(f"{prog}: {one_line(err)}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def describe_agents() -> str:

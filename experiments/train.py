@@ -261,8 +261,9 @@ def parse_sweep(config_cls, items: tuple[str, ...]) -> dict[str, list]:
     return sweep
 
 
-def run(args: RunArgs, config) -> dict:
-    """Train with ``args`` and the agent ``config``; returns the summary written to ``summary.json``."""
+def run(args: RunArgs, config, points: list[dict] | None = None) -> dict:
+    """Train with ``args`` and the agent ``config``; returns the summary written to ``summary.json``. ``points``
+    (explicit swept values, ``rlkit sweep``'s random search) replaces ``args.sweep``'s grid."""
     from rlkit import registry
 
     entry = registry.get(args.agent)
@@ -276,8 +277,13 @@ def run(args: RunArgs, config) -> dict:
             "played), so evaluation is its only return; give --eval-every >= 1"
         )
     sweep = parse_sweep(entry.config_cls, args.sweep)
+    if points and sweep:
+        raise configs.ConfigError("give either --sweep (a grid) or explicit points, not both")
+    points = [p for p in points or [] if p] or None  # [{}]: one point, nothing swept
     log_dir = Path(args.log_dir)
     record = {"run_args": dataclasses.asdict(args), "config": configs.to_dict(config)}
+    if points:
+        record["points"] = points
     common = dict(
         total_steps=args.total_steps,
         log_dir=log_dir,
@@ -321,7 +327,7 @@ def run(args: RunArgs, config) -> dict:
         if entry.condition is not None:  # the same conditioning as on device and in rlkit eval
             prior = entry.condition(config)[0]  # N from each run's config (it may be swept)
             pieces |= {"prior": prior, "resample_every": lambda cfg: entry.condition(cfg)[1]}
-        runs = make_runs(config, seeds=args.seeds, sweep=sweep)
+        runs = make_runs(config, seeds=args.seeds, sweep=sweep, points=points)
         start = time.perf_counter()
         result = train_host(make_agent, runs, make_env, **pieces, **common)
         if entry.condition is not None:  # the agent acts on concat(obs, z): export the spec it was built for
@@ -345,7 +351,7 @@ def run(args: RunArgs, config) -> dict:
         # validates the agent against the env's spaces, reward terms and inputs
         trainer = entry.make_trainer(config, env, **inputs)
         spec = trainer.spec or env.spec
-        runs = make_runs(config, seeds=args.seeds, sweep=sweep)
+        runs = make_runs(config, seeds=args.seeds, sweep=sweep, points=points)
         start = time.perf_counter()
         result = train(trainer, runs, **common)
     seconds = time.perf_counter() - start

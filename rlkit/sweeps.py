@@ -5,8 +5,9 @@ sweepable leaf stacked to shape ``[R]`` (R = seeds × grid points; unswept leave
 and a name and a value table per run for logs. ``jax.vmap(train_fn)(runs.config, runs.keys)`` then trains them
 all at once. Sweeping a static field (one that changes shapes) is refused with a message saying why.
 
-Deliberately not here: random / Bayesian search (pick the points, then pass them as a list) and distributing
-runs over devices (``rlkit.devices`` shards the ``runs`` axis).
+``make_runs(config, seeds=4, points=[{"q_lr": 3e-4, "tau": 0.01}, ...])`` takes explicit points instead of a grid
+(random search: ``rlkit sweep`` draws them). Deliberately not here: choosing the points (``experiments/sweep.py``),
+and distributing runs over devices (``rlkit.devices`` shards the ``runs`` axis).
 """
 
 from __future__ import annotations
@@ -35,23 +36,41 @@ class Runs:
         return len(self.names)
 
 
-def make_runs(config, *, seeds: int | Sequence[int] = 1, sweep: dict[str, Sequence] | None = None) -> Runs:
-    """The full grid ``sweep`` × ``seeds`` (seed innermost). ``seeds`` is a count (0..n-1) or explicit seeds."""
+def make_runs(
+    config,
+    *,
+    seeds: int | Sequence[int] = 1,
+    sweep: dict[str, Sequence] | None = None,
+    points: Sequence[dict[str, Any]] | None = None,
+) -> Runs:
+    """The full grid ``sweep`` × ``seeds`` (seed innermost), or the explicit ``points`` × ``seeds`` (random search:
+    each point a dict of swept values; every point names the same fields). ``seeds`` is a count (0..n-1) or
+    explicit seeds."""
     cls = type(config)
+    if sweep and points:
+        raise ConfigError("give either sweep (a grid) or points (explicit values), not both")
     sweep = dict(sweep or {})
-    check_names(cls, sweep, what="sweepable field")
-    for name, values in sweep.items():
+    fields = list(sweep) if not points else list(points[0])
+    check_names(cls, fields, what="sweepable field")
+    for name in fields:
         if is_static(cls, name):
             raise ConfigError(
                 f"{cls.__name__}.{name} is static (it fixes shapes or structure), so it cannot vary inside one "
                 "compiled program; run one program per value instead"
             )
+    for name, values in sweep.items():
         if isinstance(values, str | bytes) or len(values) == 0:
             raise ConfigError(f"sweep[{name!r}] must be a non-empty list of values, got {values!r}")
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     if not seed_list:
         raise ConfigError("seeds must be >= 1")
-    points = [dict(zip(sweep, combo)) for combo in itertools.product(*sweep.values())] or [{}]
+    if points:
+        points = [dict(p) for p in points]
+        for p in points:
+            if sorted(p) != sorted(fields):
+                raise ConfigError(f"every point must name the same fields {sorted(fields)}; got {sorted(p)}")
+    else:
+        points = [dict(zip(sweep, combo)) for combo in itertools.product(*sweep.values())] or [{}]
     rows = [dict(p, seed=s) for p in points for s in seed_list]
     for p in points:  # every swept value is range-checked like a single config
         validate(config.replace(**p))
@@ -71,4 +90,7 @@ def make_runs(config, *, seeds: int | Sequence[int] = 1, sweep: dict[str, Sequen
         )
         for r in rows
     ]
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise ConfigError(f"two runs would be named {twice[0]!r}: give distinct points (and distinct seeds)")
     return Runs(batched, keys, names, rows)

@@ -118,6 +118,18 @@ MUTABLE_ON_RESUME = (
 )
 
 
+def has_run(log_dir) -> bool:
+    """Whether ``log_dir`` holds a run that ``resume=True`` continues: a checkpoint, the run's record or its logs
+    (what a fresh start refuses to overwrite)."""
+    d = Path(log_dir)
+    checkpoints = d / "checkpoints"
+    return (
+        (d / "config.json").exists()
+        or (checkpoints.is_dir() and any(checkpoints.iterdir()))
+        or any(d.glob("**/metrics.jsonl"))
+    )
+
+
 class ResumeError(ConfigError):
     """A run directory cannot be resumed (or started) as asked; the message is one line saying why."""
 

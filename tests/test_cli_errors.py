@@ -48,7 +48,12 @@ def numeric_flags(cls) -> list[tuple[str, type]]:
 def surfaces():
     """(command argv prefix, flag classes): every command and, for train, every agent."""
     out = [(["train", "--agent", a], [RunArgs, _agents()[a].config_cls]) for a in AGENTS]
-    return out + [(["eval", "agent.rlkit"], [cli.EvalArgs]), (["plot", "runs/x"], [cli.PlotArgs])]
+    return out + [
+        (["eval", "agent.rlkit"], [cli.EvalArgs]),
+        (["plot", "runs/x"], [cli.PlotArgs]),
+        (["sweep", "spec.yaml"], [cli.SweepArgs]),
+        (["report", "sweeps/x"], [cli.ReportArgs]),
+    ]
 
 
 def test_every_numeric_flag_refuses_a_non_numeric_value(capsys):
@@ -103,6 +108,10 @@ def test_unknown_flags_and_arguments(capsys):
     assert "AGENT_FILE" in one_error_line(capsys, ["eval"])
     assert "'b.rlkit'" in one_error_line(capsys, ["eval", "a.rlkit", "b.rlkit"])
     assert "RUN_DIRS" in one_error_line(capsys, ["plot"])
+    assert "SPEC" in one_error_line(capsys, ["sweep"])
+    assert "SWEEP_DIR" in one_error_line(capsys, ["report"])
+    assert "no such file" in one_error_line(capsys, ["sweep", "nothere.yaml"])
+    assert "--compare takes pairs" in one_error_line(capsys, ["report", "x", "--compare", "a"])
     assert "did you mean 'train'" in one_error_line(capsys, ["trian"])
     assert "'x'" in one_error_line(capsys, ["envs", "x"])
     assert "'x'" in one_error_line(capsys, ["agents", "x"])
@@ -130,10 +139,12 @@ def test_every_ranged_value_out_of_range(capsys):
     for name, limit in RUN_LIMITS.items():
         line = one_error_line(capsys, ["train", flag(name), str(limit["low"] - 1)])
         assert flag(name) in line and f"{name} must be >= {limit['low']}" in line, line
-    for name, limit in cli.EvalArgs.LIMITS.items():
-        bad = "nope" if "choices" in limit else str(limit["low"] - 1)
-        line = one_error_line(capsys, ["eval", "agent.rlkit", flag(name), bad])
-        assert flag(name) in line and repr(int(bad) if bad != "nope" else bad) in line, line
+    for prefix, cls in ((["eval", "agent.rlkit"], cli.EvalArgs), (["sweep", "spec.yaml"], cli.SweepArgs),
+                        (["report", "sweeps/x"], cli.ReportArgs)):  # fmt: skip
+        for name, limit in cls.LIMITS.items():
+            bad = "nope" if "choices" in limit else str(limit["low"] - 1)
+            line = one_error_line(capsys, [*prefix, flag(name), bad])
+            assert flag(name) in line and repr(int(bad) if bad != "nope" else bad) in line, line
     checked = 0
     for agent in AGENTS:
         config_cls = _agents()[agent].config_cls

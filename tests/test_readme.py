@@ -232,6 +232,14 @@ def check_command(command: str) -> None:
             tyro_parse(cli.EvalArgs, argv[2:])
         elif argv[1] == "plot":
             tyro_parse(cli.PlotArgs, argv[2:])
+        elif argv[1] == "sweep":
+            args = tyro_parse(cli.SweepArgs, argv[2:])
+            require(Path(args.spec).is_file(), f"no spec file {args.spec} in the repository")
+            from experiments.sweep import expand, load_spec
+
+            expand(load_spec(args.spec))  # the spec validates
+        elif argv[1] == "report":
+            tyro_parse(cli.ReportArgs, argv[2:])
         elif argv[1] == "demos":
             from experiments import demos
 
