@@ -14,7 +14,8 @@ rows drawn from it (``rlkit.rewards.repeated``), before the rollout's skill rewa
 φ. ``resample_every`` is static here: the on-policy loop builds the conditioned env once per program.
 
 The same composition over SAC is METRA's registry entry with ``env_reward=True, multi_critic=True`` (PopArt-
-normalized per-term critics, ``agents.sac``); ``experiments/reproduce/slim.py`` measures the PPO learner.
+normalized per-term critics, ``agents.sac``); ``experiments/reproduce/slim.py`` measures both learners (the
+per-term benefit holds with PPO; per-term SAC is the safest but its skills move the block least: README).
 """
 
 from __future__ import annotations

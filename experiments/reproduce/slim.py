@@ -1,9 +1,12 @@
 """SLIM on push2d: skills that move the block, learned with the task's own terms — one critic per term or one sum.
 
-    python -m experiments.reproduce.slim [--seeds 5] [--steps 1228800] [--quick]      (make reproduce-slim)
+    python -m experiments.reproduce.slim [--learners PPO SAC] [--seeds 5] [--quick]      (make reproduce-slim)
 
-The learner is ``slim`` (``agents.skills.slim``: PPO × METRA's skill reward on the block's x-y × push2d's reward
-terms). push2d's terms: ``reach`` (gripper to block, dense, negative), ``push`` (the goal; weight 0 here: skills
+Two learners, the same composition: ``slim`` (``agents.skills.slim``: PPO, the paper's learner, × METRA's skill
+reward on the block's x-y × push2d's reward terms) and ``metra`` with ``env_reward=True`` (``agents.skills.metra``:
+SAC × the same skill term × the same env terms; PopArt-normalized per-term critics with ``multi_critic=True``,
+``agents.sac``). PPO runs 1,228,800 env steps, SAC 150,000 (the budgets of ``experiments/multi_critic_push2d.py``,
+where the single-critic SAC learns the push task by ~70k). push2d's terms: ``reach`` (gripper to block, dense, negative), ``push`` (the goal; weight 0 here: skills
 are not told where to push), ``safety`` (−1 on a step the block leaves the table or a speed limit is broken),
 ``control``; the skill term ``metra`` is (φ(s′) − φ(s))ᵀ z with φ of the block's position. Three variants, the same
 budget, networks and weights (reach 1, push 0, safety 1, control 0.1, metra 1):
@@ -12,7 +15,8 @@ budget, networks and weights (reach 1, push 0, safety 1, control 0.1, metra 1):
 - **(b) naive sum**: every term summed into one critic (``multi_critic=False``; rewards normalized by the sum's
   return std);
 - **(c) SLIM**: one value head per term, each term's rewards scaled by its own return std, each term's advantages
-  normalized, then weighted.
+  normalized, then weighted (PPO); one critic output per term, PopArt-normalized targets without the entropy
+  bonus, the actor on Σ_k w_k Q_k / σ^A_k with σ^A_k the std of term k's action advantage (SAC).
 
 Metrics, per seed, from deterministic rollouts of 16 skills (z at 16 evenly spaced angles on the unit circle)
 from the same 8 start states (50 steps, frozen once the episode terminates):
@@ -29,8 +33,9 @@ skill (seed 0, one start state).
 predictive control over z with simulator rollouts of the JAX env — every ``PLAN_EVERY`` steps, each of 16 candidate
 skills is rolled out ``PLAN_EVERY`` steps from a copy of the current state, the one that leaves the block nearest
 the goal is executed, and the plan is redone. Success (block on the goal at any step) over 50 episodes per seed,
-beside flat PPO trained on the push task itself (the same env params, the single critic on the weighted sum with
-the goal's +5 bonus and progress term: ``experiments/multi_critic_push2d.py``'s setting) at the same env steps.
+beside the flat learner trained on the push task itself (the same env params, the single critic on the weighted
+sum with the goal's +5 bonus and progress term: ``experiments/multi_critic_push2d.py``'s setting) at the same env
+steps. ``--learners SAC`` runs one learner and keeps the other's results in ``slim.json``.
 Written to ``experiments/reproduce/results/slim.{md,png,json}``.
 """
 
@@ -49,7 +54,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import envs
-from agents.skills import slim
+from agents.skills import metra, slim
 from experiments import multi_critic_push2d
 from rlkit import conditioning
 from rlkit.off_policy import weights_for
@@ -60,21 +65,37 @@ from rlkit.training import train
 RESULTS = Path(__file__).parent / "results"
 ENV_PARAMS = {"max_episode_steps": 50}
 WEIGHTS = {"reach": 1.0, "push": 0.0, "safety": 1.0, "control": 0.1, "metra": 1.0}
+#: learner -> variant -> config changes; the variants differ in the same things for both learners
 VARIANTS = {
-    "(a) discovery only": dict(env_reward=False, multi_critic=False),
-    "(b) naive sum": dict(multi_critic=False),
-    "(c) SLIM: multi-critic, per-term norm": dict(
-        multi_critic=True, term_normalization="per_term", reward_scale="per_term"
-    ),
+    "PPO": {
+        "(a) discovery only": dict(env_reward=False, multi_critic=False),
+        "(b) naive sum": dict(multi_critic=False),
+        "(c) SLIM: multi-critic, per-term norm": dict(
+            multi_critic=True, term_normalization="per_term", reward_scale="per_term"
+        ),
+    },
+    "SAC": {
+        "(a) discovery only": dict(env_reward=False, multi_critic=False),
+        "(b) naive sum": dict(env_reward=True, multi_critic=False),
+        "(c) SLIM: multi-critic, per-term norm": dict(
+            env_reward=True, multi_critic=True, term_normalization="per_term", actor_term_scale="advantage"
+        ),
+    },
 }
+STEPS = {"PPO": 1_228_800, "SAC": 150_000}
+QUICK_STEPS = {"PPO": 20_480, "SAC": 4_000}
 N_SKILLS, N_STARTS, DELTA, CELL = 16, 8, 0.1, 0.1
 BLOCK = slice(2, 4)  # push2d's observation: gripper xy, block xy, goal xy, velocities
 
 
-def make_config(variant: str, steps: int) -> slim.SLIMConfig:
-    changes = VARIANTS[variant]
+def _weights(changes: dict) -> tuple[float, ...]:
     names = (envs.make("push2d").spec.reward_names if changes.get("env_reward", True) else ()) + ("metra",)
-    weights = tuple(WEIGHTS[n] for n in names) if len(names) > 1 else ()
+    return tuple(WEIGHTS[n] for n in names) if len(names) > 1 else ()
+
+
+def make_config(variant: str, steps: int) -> slim.SLIMConfig:
+    """The PPO learner (``slim``)."""
+    changes = VARIANTS["PPO"][variant]
     return slim.SLIMConfig(
         obs_dims=(2, 3),
         skill_dim=2,
@@ -86,8 +107,32 @@ def make_config(variant: str, steps: int) -> slim.SLIMConfig:
         learning_rate=3e-4,
         anneal_steps=steps,
         hidden_sizes=(64, 64),
-        reward_weights=weights,
+        reward_weights=_weights(changes),
         **changes,
+    )
+
+
+def make_sac_config(variant: str, steps: int, quick: bool = False) -> metra.METRAConfig:
+    """The SAC learner (``metra`` with the env's terms): ``experiments/multi_critic_push2d.py``'s SAC (64 × 64,
+    SAC's learning rates and temperature) with φ as in the PPO learner (2 × 256, learning rates 1e-3)."""
+    return metra.METRAConfig(
+        obs_dims=(2, 3),
+        skill_dim=2,
+        hidden_sizes=(64, 64),
+        phi_hidden_sizes=(256, 256),
+        phi_lr=1e-3,
+        dual_lr=1e-3,
+        policy_lr=3e-4,
+        q_lr=1e-3,
+        init_alpha=1.0,
+        target_entropy_scale=1.0,
+        num_envs=2,
+        chunk_steps=1000,
+        buffer_size=100_000,
+        batch_size=128,
+        learning_starts=1_000 if quick else 2_000,
+        reward_weights=_weights(VARIANTS["SAC"][variant]) or None,  # one term: SAC's unset weights
+        **VARIANTS["SAC"][variant],
     )
 
 
@@ -164,14 +209,16 @@ def plan_success(agent, state, key) -> float:
     return float(jnp.mean(jax.jit(jax.vmap(episode))(jax.random.split(key, N_PLAN_EPISODES))))
 
 
-def flat_baseline(seeds: int, steps: int) -> dict:
-    """Flat PPO on the push task, the same budget: ``experiments/multi_critic_push2d.py``'s single critic on the
-    weighted sum (reach 1, push 1, safety 1, control 0.1), success of its deterministic policy over its last 3
-    evaluations."""
+def flat_baseline(learner: str, seeds: int, steps: int, quick: bool) -> dict:
+    """The flat learner on the push task, the same budget: ``experiments/multi_critic_push2d.py``'s single critic
+    on the weighted sum (reach 1, push 1, safety 1, control 0.1), success of its deterministic policy over its
+    last 3 evaluations."""
     env = envs.make("push2d", **TASK_PARAMS)
     weights = weights_for(env.spec, multi_critic_push2d.WEIGHTS)
-    make_trainer, base, _, eval_every = multi_critic_push2d.learners(False, weights)["PPO"]
-    config = base.replace(anneal_steps=steps, **multi_critic_push2d.VARIANTS["PPO"]["single critic (sum)"])
+    make_trainer, base, _, eval_every = multi_critic_push2d.learners(quick, weights)[learner]
+    config = base.replace(**multi_critic_push2d.VARIANTS[learner]["single critic (sum)"])
+    if learner == "PPO":
+        config = config.replace(anneal_steps=steps)
     start = time.perf_counter()
     res = train(make_trainer(config, env), make_runs(config, seeds=seeds), total_steps=steps,
                 eval_every=eval_every, console=False)  # fmt: skip
@@ -191,15 +238,22 @@ def metrics(xy: np.ndarray, viol: np.ndarray) -> dict:
     }
 
 
-def run_variant(variant: str, seeds: int, steps: int) -> dict:
+def run_variant(learner: str, variant: str, seeds: int, steps: int, quick: bool = False) -> dict:
     env = envs.make("push2d", **ENV_PARAMS)
-    config = make_config(variant, steps)
-    trainer = slim.make_trainer(config, env)
+    if learner == "PPO":
+        config = make_config(variant, steps)
+        trainer, prior, make_agent = slim.make_trainer(config, env), slim.skills(config), slim.make_slim
+    else:
+        config = make_sac_config(variant, steps, quick)
+        trainer, prior, make_agent = (
+            metra.make_trainer(config, env),
+            metra.skills.prior(config),
+            metra.make_metra,
+        )
     start = time.perf_counter()
     res = train(trainer, make_runs(config, seeds=seeds), total_steps=steps, eval_every=0, console=False)
     wall = time.perf_counter() - start
-    spec = conditioning.Conditioned(env, slim.skills(config)).spec
-    agent = slim.make_slim(config, spec)
+    agent = make_agent(config, conditioning.Conditioned(env, prior).spec)
     runs = []
     for s in range(seeds):
         state = jax.tree.map(lambda x, s=s: x[s], res.state.agent_state)
@@ -208,36 +262,54 @@ def run_variant(variant: str, seeds: int, steps: int) -> dict:
             metrics(xy, viol)
             | {"trajectories": xy[:, 0].tolist(), "plan": plan_success(agent, state, jax.random.key(200 + s))}
         )
-    return {"variant": variant, "seeds": seeds, "steps": res.steps, "wall_s": wall, "runs": runs}
+    return {
+        "learner": learner,
+        "variant": variant,
+        "seeds": seeds,
+        "steps": res.steps,
+        "wall_s": wall,
+        "runs": runs,
+    }
 
 
-def render(cells: list[dict], flat: dict, command: str) -> str:
+def render(results: dict, commands: dict) -> str:
+    """``results``: learner -> {"variants": [cell], "flat": {...}}; ``commands``: learner -> the command that
+    produced its rows."""
     lines = [
         "# SLIM on push2d: skills with the task's terms, one critic per term vs one sum",
         "",
-        f"`{command}` · {datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds')} · "
-        f"{platform.machine()}, {os.cpu_count()} CPU cores · JAX {jax.__version__} on {jax.default_backend()}",
+        f"{datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds')} · {platform.machine()}, "
+        f"{os.cpu_count()} CPU cores · JAX {jax.__version__} on {jax.default_backend()}; "
+        + "; ".join(f"{learner}: `{commands[learner]}`" for learner in results),
         "",
         f"- env `push2d` ({', '.join(f'{k}={v}' for k, v in ENV_PARAMS.items())}); weights "
         + ", ".join(f"{k} {v:g}" for k, v in WEIGHTS.items())
-        + f"; {cells[0]['steps']:,} env steps per run, {cells[0]['seeds']} seeds vmapped in one program",
+        + "; the seeds of a row vmapped in one program",
         f"- {N_SKILLS} skills × {N_STARTS} start states, deterministic, {ENV_PARAMS['max_episode_steps']} steps; "
         f"diversity = distinct {CELL} × {CELL} cells of the block's displacement; consistency = share of "
         f"rollouts moving the block > {DELTA}; violations per episode; IQM over seeds [95% bootstrap CI]",
         "",
-        "| variant | displacement diversity (cells) | contact consistency | safety violations / episode | "
-        "planning over skills: success | wall s |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| learner | variant | env steps × seeds | displacement diversity (cells) | contact consistency | "
+        "safety violations / episode | planning over skills: success | wall s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for c in cells:
-        keys = ("diversity", "consistency", "violations", "plan")
-        vals = {k: np.array([r[k] for r in c["runs"]], float) for k in keys}
-        row = [format_ci(*bootstrap_ci(vals[k]), digits=1 if k == "diversity" else 2) for k in keys]
-        lines.append(f"| {c['variant']} | " + " | ".join(row) + f" | {c['wall_s']:.0f} |")
-    flat_cell = format_ci(*bootstrap_ci(np.array(flat["success"])))
+    keys = ("diversity", "consistency", "violations", "plan")
+    for learner, res in results.items():
+        for c in res["variants"]:
+            vals = {k: np.array([r[k] for r in c["runs"]], float) for k in keys}
+            row = [format_ci(*bootstrap_ci(vals[k]), digits=1 if k == "diversity" else 2) for k in keys]
+            lines.append(
+                f"| {learner} | {c['variant']} | {c['steps']:,} × {c['seeds']} | "
+                + " | ".join(row)
+                + f" | {c['wall_s']:.0f} |"
+            )
+        flat = res["flat"]
+        flat_cell = format_ci(*bootstrap_ci(np.array(flat["success"])))
+        lines.append(
+            f"| {learner} | flat {learner} on the push task | {flat['steps']:,} × {len(flat['success'])} "
+            f"|  |  |  | {flat_cell} | {flat['wall_s']:.0f} |"
+        )
     lines += [
-        f"| flat PPO on the push task ({flat['steps']:,} env steps) |  |  |  | {flat_cell} | "
-        f"{flat['wall_s']:.0f} |",
         "",
         f"Planning: MPC over the 16 skills with simulator rollouts, re-planned every {PLAN_EVERY} steps, "
         f"{N_PLAN_EPISODES} episodes per seed of `push2d` with "
@@ -250,24 +322,27 @@ def render(cells: list[dict], flat: dict, command: str) -> str:
     return "\n".join(lines)
 
 
-def figure(cells: list[dict], path: Path) -> None:
+def figure(results: dict, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(cells), figsize=(4 * len(cells), 4), squeeze=False)
-    for ax, c in zip(axes[0], cells):
-        run = c["runs"][0]
-        for i, traj in enumerate(np.asarray(run["trajectories"])):
-            color = plt.cm.hsv(i / N_SKILLS)
-            ax.plot(traj[:, 0], traj[:, 1], color=color, lw=1.5)
-            ax.plot(traj[-1, 0], traj[-1, 1], "o", color=color, ms=3)
-        ax.plot(*np.asarray(run["trajectories"])[0, 0], "ks", ms=5)
-        ax.set_xlim(-1, 1), ax.set_ylim(-1, 1), ax.set_aspect("equal")
-        ax.set_title(
-            f"{c['variant']}\ndiversity {run['diversity']}, moved {run['consistency']:.2f}", fontsize=8
-        )
+    width = max(len(r["variants"]) for r in results.values())
+    fig, axes = plt.subplots(len(results), width, figsize=(4 * width, 4 * len(results)), squeeze=False)
+    for row, (learner, res) in zip(axes, results.items()):
+        for ax, c in zip(row, res["variants"]):
+            run = c["runs"][0]
+            for i, traj in enumerate(np.asarray(run["trajectories"])):
+                color = plt.cm.hsv(i / N_SKILLS)
+                ax.plot(traj[:, 0], traj[:, 1], color=color, lw=1.5)
+                ax.plot(traj[-1, 0], traj[-1, 1], "o", color=color, ms=3)
+            ax.plot(*np.asarray(run["trajectories"])[0, 0], "ks", ms=5)
+            ax.set_xlim(-1, 1), ax.set_ylim(-1, 1), ax.set_aspect("equal")
+            ax.set_title(
+                f"{learner} {c['variant']}\ndiversity {run['diversity']}, moved {run['consistency']:.2f}",
+                fontsize=8,
+            )
     fig.suptitle("push2d: the block's path under 16 skills from one start (seed 0), colour = direction of z",
                  fontsize=9)  # fmt: skip
     fig.tight_layout()
@@ -275,32 +350,50 @@ def figure(cells: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def _load(path: Path) -> tuple[dict, dict]:
+    """The results and commands saved so far (a file from before the SAC learner holds PPO's alone)."""
+    if not path.exists():
+        return {}, {}
+    saved = json.loads(path.read_text())
+    if "variants" in saved:
+        return {"PPO": saved}, {"PPO": "python -m experiments.reproduce.slim --seeds 5 --steps 1228800"}
+    return saved["results"], saved["commands"]
+
+
 def main(argv=None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--learners", nargs="+", choices=tuple(VARIANTS), default=list(VARIANTS))
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=1_228_800)
-    parser.add_argument("--quick", action="store_true", help="2 seeds, 20,480 steps: the script end to end")
+    parser.add_argument("--quick", action="store_true", help="2 seeds, a tiny budget: the script end to end")
     args = parser.parse_args(argv)
-    seeds, steps = (2, 20_480) if args.quick else (args.seeds, args.steps)
-    cells = []
-    for variant in VARIANTS:
-        cells.append(run_variant(variant, seeds, steps))
-        r = cells[-1]["runs"]
-        print(f"{variant:40s} {cells[-1]['wall_s']:5.0f} s  diversity {[x['diversity'] for x in r]}  "
-              f"consistency {[round(x['consistency'], 2) for x in r]}  violations "
-              f"{[round(x['violations'], 2) for x in r]}  plan {[round(x['plan'], 2) for x in r]}",
-              flush=True)  # fmt: skip
-    flat = flat_baseline(seeds, steps)
-    print(f"flat PPO on the push task {flat['wall_s']:5.0f} s  success {flat['success']}", flush=True)
+    seeds = 2 if args.quick else args.seeds
     suffix = "_quick" if args.quick else ""
+    path = RESULTS / f"slim{suffix}.json"
+    results, commands = ({}, {}) if args.quick else _load(path)
+    for learner in args.learners:
+        steps = (QUICK_STEPS if args.quick else STEPS)[learner]
+        cells = []
+        for variant in VARIANTS[learner]:
+            cells.append(run_variant(learner, variant, seeds, steps, args.quick))
+            r = cells[-1]["runs"]
+            print(f"{learner} {variant:40s} {cells[-1]['wall_s']:5.0f} s  diversity {[x['diversity'] for x in r]}  "
+                  f"consistency {[round(x['consistency'], 2) for x in r]}  violations "
+                  f"{[round(x['violations'], 2) for x in r]}  plan {[round(x['plan'], 2) for x in r]}",
+                  flush=True)  # fmt: skip
+        flat = flat_baseline(learner, seeds, steps, args.quick)
+        print(
+            f"flat {learner} on the push task {flat['wall_s']:5.0f} s  success {flat['success']}", flush=True
+        )
+        results[learner] = {"variants": cells, "flat": flat}
+        commands[learner] = f"python -m experiments.reproduce.slim --learners {learner}" + (
+            " --quick" if args.quick else f" --seeds {seeds}"
+        )
+    results = {k: results[k] for k in VARIANTS if k in results}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    command = "python -m experiments.reproduce.slim" + (
-        " --quick" if args.quick else f" --seeds {seeds} --steps {steps}"
-    )
-    text = render(cells, flat, command).replace("(slim.png)", f"(slim{suffix}.png)")
+    text = render(results, commands).replace("(slim.png)", f"(slim{suffix}.png)")
     (RESULTS / f"slim{suffix}.md").write_text(text)
-    (RESULTS / f"slim{suffix}.json").write_text(json.dumps({"variants": cells, "flat": flat}))
-    figure(cells, RESULTS / f"slim{suffix}.png")
+    path.write_text(json.dumps({"results": results, "commands": commands}))
+    figure(results, RESULTS / f"slim{suffix}.png")
     print(text)
     return text
 
