@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint lock bench-envs bench-buffers bench-peers bench-dqn bench-host bench-composition bench-imitation bench-imitation-mujoco reproduce reproduce-composition reproduce-replay reproduce-imitation reproduce-imitation-mujoco reproduce-skills reproduce-slim reproduce-crl bench-skills bench-goals multi-critic clean
+.PHONY: run test lint lock bench-envs bench-buffers bench-peers bench-dqn bench-host bench-composition bench-imitation bench-imitation-mujoco reproduce reproduce-composition reproduce-replay reproduce-imitation reproduce-imitation-mujoco reproduce-skills reproduce-slim reproduce-crl bench-skills bench-goals multi-critic docs clean
 
 # constraints.txt pins every dependency to the versions the suite was last run with (regenerate it with
 # `make lock` after changing dependencies), so a fresh machine and CI install exactly what was tested.
@@ -21,6 +21,9 @@ run: $(PY)
 
 test: $(PY)
 	$(PY) -m pytest -q -n 2 tests
+
+docs: $(PY)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
 
 lint: $(PY)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

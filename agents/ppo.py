@@ -147,7 +147,7 @@ class ActorCritic(nn.Module):
 
     @nn.compact
     def __call__(self, obs):
-        mlp = dict(activation=self.activation, init="orthogonal")
+        mlp = dict(activation=self.activation, weight_init="orthogonal")
         if self.shared_torso:
             x = MLP(self.hidden_sizes, **mlp)(obs)
             pi = MLP((), self.action_size, output_scale=0.01, **mlp)(x)

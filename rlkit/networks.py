@@ -32,15 +32,19 @@ class MLP(nn.Module):
     output_size: int | None = None
     activation: str = "relu"
     layer_norm: bool = False
-    init: str = "torch"  # "torch" (uniform ±1/√fan_in) | "orthogonal" (gain √2 hidden, output_scale output)
+    #: "torch" (uniform ±1/√fan_in) | "orthogonal" (gain √2 hidden, output_scale output); not named ``init``,
+    #: which would shadow ``Module.init`` (``MLP(...).init(key, x)`` works)
+    weight_init: str = "torch"
     output_scale: float = 1.0
 
     @nn.compact
     def __call__(self, x):
         act = ACTIVATIONS[self.activation]
-        hidden_init = orthogonal() if self.init == "orthogonal" else torch_default_init
-        out_init = orthogonal(self.output_scale) if self.init == "orthogonal" else torch_default_init
-        bias_init = nn.initializers.zeros if self.init == "orthogonal" else nn.initializers.zeros_init()
+        hidden_init = orthogonal() if self.weight_init == "orthogonal" else torch_default_init
+        out_init = orthogonal(self.output_scale) if self.weight_init == "orthogonal" else torch_default_init
+        bias_init = (
+            nn.initializers.zeros if self.weight_init == "orthogonal" else nn.initializers.zeros_init()
+        )
         for size in self.hidden_sizes:
             x = nn.Dense(size, kernel_init=hidden_init, bias_init=bias_init)(x)
             if self.layer_norm:

@@ -149,7 +149,7 @@ def make_crl(config: CRLConfig, spec: EnvSpec, name: str = "crl") -> Agent:
     g_size = base.goal_size(config, spec)
     dist = BoxTanhGaussian(space.low, space.high)
     actor_net = GaussianActor(config.hidden_sizes, action_size)
-    # in a Sequential: MLP's field `init` (its weight init) shadows Module.init
+    # in a Sequential: the parameter layout saved files hold (MLP once shadowed Module.init)
     phi, psi = (nn.Sequential([MLP(config.hidden_sizes, config.repr_dim)]) for _ in range(2))
     actor_tx = optax.inject_hyperparams(optax.adam)(learning_rate=config.policy_lr)
     critic_tx = optax.inject_hyperparams(optax.adam)(learning_rate=config.critic_lr)

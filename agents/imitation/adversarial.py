@@ -156,7 +156,7 @@ def discriminator(
     g_size = obs_size + (act_size if g_actions else 0) + (obs_size if g_next else 0)
     expert_rate = float(np.mean(np.asarray(demos.terminations))) if demos is not None else 0.0
     horizon = float(spec.max_episode_steps) if spec.max_episode_steps else None
-    # in a Sequential: MLP's field `init` (its weight init) shadows Module.init
+    # in a Sequential: the parameter layout saved files hold (MLP once shadowed Module.init)
     g_net = nn.Sequential([MLP(config.disc_hidden_sizes, 1)])
     h_net = nn.Sequential([MLP(config.disc_hidden_sizes, 1)])
     tx = optax.inject_hyperparams(optax.adam)(learning_rate=config.disc_lr)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -114,8 +113,7 @@ def make_bc(config: BCConfig, spec: EnvSpec) -> Agent:
         return loss, {"loss/bc": loss, "log_prob": jnp.mean(logp), "entropy": jnp.mean(entropy), "l2": l2}
 
     def init(key, spec_=None) -> BCState:
-        # nn.Module.init, not net.init: MLP has a field named ``init`` (its initializer) that shadows the method
-        actor = nn.Module.init(net, key, jnp.zeros(spec.observation_space.shape, jnp.float32))
+        actor = net.init(key, jnp.zeros(spec.observation_space.shape, jnp.float32))
         return BCState(actor, tx.init(actor))
 
     def act(state: BCState, obs, key, mode="explore"):

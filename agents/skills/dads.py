@@ -86,7 +86,9 @@ def prior(config: DADSConfig) -> conditioning.Prior:
 def _net(config: DADSConfig, size: int) -> nn.Module:
     m = config.num_components
     out = m + m * size * (1 if config.fix_variance else 2)
-    return nn.Sequential([MLP(config.dynamics_hidden_sizes, out)])  # Sequential: MLP's `init` field
+    return nn.Sequential(
+        [MLP(config.dynamics_hidden_sizes, out)]
+    )  # Sequential: the parameter layout saved files hold
 
 
 def _standardize(config: DADSConfig, dyn: Dynamics, s, delta):

@@ -83,7 +83,7 @@ def classify(config: DIAYNConfig, params, states):
 
 
 def _net(config: DIAYNConfig) -> nn.Module:
-    # in a Sequential: MLP's field `init` (its weight init) shadows Module.init
+    # in a Sequential: the parameter layout saved files hold (MLP once shadowed Module.init)
     return nn.Sequential([MLP(config.disc_hidden_sizes, 2 * config.continuous_dim or config.num_skills)])
 
 

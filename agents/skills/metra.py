@@ -71,7 +71,7 @@ class METRAState:
 
 
 def _net(config: METRAConfig) -> nn.Module:
-    # in a Sequential: MLP's field `init` (its weight init) shadows Module.init
+    # in a Sequential: the parameter layout saved files hold (MLP once shadowed Module.init)
     return nn.Sequential([MLP(config.phi_hidden_sizes, config.skill_dim)])
 
 
