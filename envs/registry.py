@@ -1,9 +1,11 @@
-"""The env registry: ``envs.make("pendulum")``, ``envs.make("gymnasium:Ant-v5")``, ``envs.registered_ids()``.
+"""The env registry: ``envs.make("pendulum")``, ``envs.make("gymnasium:Ant-v5")``, ``envs.make("brax:ant")``,
+``envs.registered_ids()``.
 
 Entries are registered by import path (``"envs.classic.pendulum:Pendulum"``) so that importing ``envs`` stays
 cheap and an env module is imported only when it is made. ``make`` wraps JAX-native envs in ``TimeLimit`` (their
 ``params.max_episode_steps``), like Gymnasium's registration does; an id prefixed ``gymnasium:`` returns the
-host-side bridge to that Gymnasium env instead. An unknown id raises ``UnknownEnvError`` naming the closest ids
+host-side bridge to that Gymnasium env instead, and ``brax:`` / ``playground:`` the on-device Brax / MuJoCo Playground
+env (``envs.brax_bridge``), wrapped in ``TimeLimit`` like the native ones. An unknown id raises ``UnknownEnvError`` naming the closest ids
 (for ``gymnasium:`` ids: Gymnasium's own message and the closest ids in ``gymnasium.registry``).
 """
 
@@ -45,10 +47,8 @@ _REGISTRY: dict[str, EnvEntry] = {}
 
 def register(id: str, entry_point: str | Callable[..., Environment], description: str = "") -> None:
     """Register a JAX-native env factory under ``id`` (re-registering an id replaces it)."""
-    if id.startswith(GYMNASIUM_PREFIX):
-        raise ValueError(
-            f"ids starting with {GYMNASIUM_PREFIX!r} are reserved for the Gymnasium bridge: {id!r}"
-        )
+    if id.startswith((GYMNASIUM_PREFIX, "brax:", "playground:")):
+        raise ValueError(f"ids starting with {id.partition(':')[0]!r}: are reserved for the bridges: {id!r}")
     _REGISTRY[id] = EnvEntry(id, entry_point, description)
 
 
@@ -63,6 +63,11 @@ def describe() -> str:
 
 
 def lookup(id: str) -> EnvEntry:
+    if id.startswith(("brax:", "playground:")):  # Brax / MuJoCo Playground envs through envs.brax_bridge
+        from envs import brax_bridge
+
+        brax_bridge.check_id(id)
+        return EnvEntry(id, lambda **kwargs: brax_bridge.JaxLibraryEnv(id, **kwargs), "on-device MuJoCo env")
     if id in _REGISTRY:
         return _REGISTRY[id]
     close = difflib.get_close_matches(id, list(_REGISTRY), n=3, cutoff=0.5)
@@ -71,7 +76,8 @@ def lookup(id: str) -> EnvEntry:
     hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     raise UnknownEnvError(
         f"unknown env id {id!r}.{hint} Registered: {', '.join(registered_ids())}; "
-        f"any Gymnasium env as '{GYMNASIUM_PREFIX}<id>' (e.g. '{GYMNASIUM_PREFIX}Pendulum-v1')."
+        f"any Gymnasium env as '{GYMNASIUM_PREFIX}<id>' (e.g. '{GYMNASIUM_PREFIX}Pendulum-v1'); Brax and MuJoCo "
+        "Playground envs on device as 'brax:<name>' / 'playground:<name>' (e.g. 'brax:ant')."
     )
 
 
