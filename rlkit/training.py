@@ -495,6 +495,12 @@ def train(
             "on a Gymnasium env's spec: evaluate the trained agent with rlkit.host_loop.evaluate_host); "
             "use eval_every = 0"
         )
+    if log_dir is not None and jax.process_count() > 1:
+        raise ConfigError(
+            f"{trainer.name}: log_dir={str(log_dir)!r} with {jax.process_count()} processes: a multi-process run "
+            "writes no logs or checkpoints yet (every process would write the same files); use log_dir=None "
+            "and save what you need from process 0"
+        )
     # first: a run directory that cannot be used is refused before anything compiles
     recorder = RunRecorder.for_runs(
         log_dir,
@@ -529,11 +535,11 @@ def train(
     try:
         for c in range(first_chunk, num_chunks + 1):
             state, out = chunk(config, state)
-            metrics = {k: np.asarray(v) for k, v in jax.device_get(out).items()}
+            metrics = {k: np.asarray(v) for k, v in placement.fetch(out).items()}
             if evaluate is not None and (c % eval_every == 0 or c == num_chunks):  # always a final one
                 keys = placement.put(jax.random.split(jax.random.fold_in(eval_key, c), len(runs)))
                 metrics.update(
-                    {k: np.asarray(v) for k, v in jax.device_get(evaluate(config, state, keys)).items()}
+                    {k: np.asarray(v) for k, v in placement.fetch(evaluate(config, state, keys)).items()}
                 )
             check_finite(trainer.name, c, metrics, runs.names)
             history.append(metrics)
