@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint lock bench-envs bench-buffers bench-peers bench-dqn bench-host bench-composition bench-imitation bench-imitation-mujoco reproduce reproduce-composition reproduce-replay reproduce-imitation reproduce-imitation-mujoco reproduce-skills reproduce-slim reproduce-crl bench-skills bench-goals multi-critic docs clean
+.PHONY: run test lint lock bench-envs bench-buffers bench-peers bench-dqn bench-host bench-composition bench-imitation bench-imitation-mujoco reproduce reproduce-composition reproduce-replay reproduce-imitation reproduce-imitation-mujoco reproduce-skills reproduce-slim reproduce-crl bench-skills bench-goals multi-critic docs bench-accelerator bench-mujoco-bridge clean
 
 # constraints.txt pins every dependency to the versions the suite was last run with (regenerate it with
 # `make lock` after changing dependencies), so a fresh machine and CI install exactly what was tested.
@@ -21,6 +21,14 @@ run: $(PY)
 
 test: $(PY)
 	$(PY) -m pytest -q -n 2 tests
+
+bench-accelerator: $(PY)
+	$(PY) -m experiments.benchmarks.accelerator
+
+# needs Gymnasium's MuJoCo envs for the host side: installs the mujoco extra into the venv first
+bench-mujoco-bridge: $(PY)
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[mujoco]"
+	$(PY) -m experiments.benchmarks.mujoco_bridge
 
 docs: $(PY)
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict

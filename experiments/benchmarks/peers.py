@@ -212,17 +212,28 @@ else:
 algo = cls.create(env=env, total_timesteps=steps, eval_freq=steps, skip_initial_evaluation=True, **kw)
 algo = algo.replace(eval_callback=lambda a, ts, rng: jnp.zeros(()))  # time training only
 key = jax.random.PRNGKey(job["seed"])
+runs = job.get("runs", 1)
+if runs > 1:  # rejax's own recipe for many seeds: vmap its jitted train over keys
+    key = jax.random.split(key, runs)
+    fn = jax.vmap(cls.train, in_axes=(None, 0))
+else:
+    fn = cls.train
 t = time.perf_counter()
-train = jax.jit(cls.train).lower(algo, key).compile()
+train = jax.jit(fn).lower(algo, key).compile()
 compile_s = time.perf_counter() - t
 t = time.perf_counter()
 ts, _ = train(algo, key)
 jax.block_until_ready(ts)
 seconds = time.perf_counter() - t
-max_steps = algo.env_params.max_steps_in_episode
-_, returns = evaluate(algo.make_act(ts), jax.random.PRNGKey(123), algo.env, algo.env_params, 128, max_steps)
-done(steps_per_s=int(ts.global_step) / seconds, compile_s=compile_s, final_return=float(returns.mean()),
-     steps=int(ts.global_step), seconds=seconds, eval="rejax evaluate, 128 episodes, stochastic policy")
+steps_done = int(jnp.sum(ts.global_step))
+if runs > 1 or not job.get("evaluate", True):
+    final, how = None, "not evaluated"
+else:
+    max_steps = algo.env_params.max_steps_in_episode
+    _, returns = evaluate(algo.make_act(ts), jax.random.PRNGKey(123), algo.env, algo.env_params, 128, max_steps)
+    final, how = float(returns.mean()), "rejax evaluate, 128 episodes, stochastic policy"
+done(steps_per_s=steps_done / seconds, compile_s=compile_s, final_return=final, steps=steps_done, seconds=seconds,
+     eval=how)
 """
 )
 
@@ -336,7 +347,7 @@ def rlkit_worker(job: dict) -> dict:
             num_steps=s["num_steps"],
             num_minibatches=s["minibatches"],
             update_epochs=s["epochs"],
-            iterations_per_chunk=100,
+            iterations_per_chunk=job.get("iterations_per_chunk", 100),
             anneal_lr=False,
             learning_rate=s["lr"],
             gamma=s["gamma"],
@@ -347,7 +358,7 @@ def rlkit_worker(job: dict) -> dict:
             max_grad_norm=s["max_grad_norm"],
         )
         trainer = make_trainer(config, envs.make("cartpole"))
-        runs = make_runs(config, seeds=[job["seed"]])
+        runs = make_runs(config, seeds=list(range(job["seed"], job["seed"] + job.get("runs", 1))))
     elif job["task"] == "dqn":
         from agents.dqn import DQNConfig, make_trainer
 
