@@ -16,7 +16,8 @@ A spec (YAML, or a Python file defining ``SPEC = {...}``)::
     grid:                       # every combination
       hidden_sizes: [[32, 32], [64, 64]]
       q_lr: [1.0e-3, 3.0e-4]
-    random:                     # or (also): `samples` points drawn from per-field distributions
+    random:                     # or (also): `samples` points drawn from per-field distributions (or an
+                                #   adaptive `optuna:` search instead: experiments/optuna_search.py)
       samples: 4
       seed: 0
       fields: {tau: {log_uniform: [0.001, 0.02]}, batch_size: {choice: [128, 256]}}
@@ -60,7 +61,7 @@ from rlkit.configs import ConfigError
 
 ENGINES = ("local", "ray", "slurm")
 #: the spec's own keys; every other top-level key must be a flag of `rlkit train` (``RUN_KEYS``)
-SPEC_KEYS = ("agent", "env", "config", "grid", "random", "engine", "engine_options", "out", "name")
+SPEC_KEYS = ("agent", "env", "config", "grid", "random", "optuna", "engine", "engine_options", "out", "name")
 #: `rlkit train` flags a spec may set for every trial (agent, env, sweep, log_dir and resume are the sweep's)
 RUN_KEYS = (
     "seeds",
@@ -259,6 +260,10 @@ def expand(spec: dict, out: str | Path | None = None) -> list[Trial]:
     from experiments.train import RunArgs, task_defaults
     from rlkit import configs, registry
 
+    if "optuna" in spec:
+        raise ConfigError(
+            "sweep spec: an optuna search's trials are asked as it runs (experiments.optuna_search)"
+        )
     for key in spec:
         if key not in SPEC_KEYS and key not in RUN_KEYS:
             if key in ("sweep", "log_dir", "resume"):
@@ -437,6 +442,24 @@ def record(out: Path, spec: dict, trials: list[Trial]) -> None:
     path.write_text(json.dumps(now, indent=2))
 
 
+def record_spec(out: Path, spec: dict) -> None:
+    """An adaptive search's ``sweep.json``: the spec now, its trials added as they are asked; a different spec
+    into the same directory is refused."""
+    path = out / "sweep.json"
+    now = json.loads(
+        json.dumps({k: v for k, v in spec.items() if k not in ("engine", "engine_options", "out")})
+    )
+    if path.exists():
+        if json.loads(path.read_text())["spec"] != now:
+            raise ConfigError(
+                f"{out} holds another sweep (its spec differs); re-launch it with its own spec ({path}), or choose "
+                "another out — nothing is overwritten"
+            )
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"spec": now, "trials": []}, indent=2))
+
+
 def launch(spec: dict, *, engine: str | None = None, options: dict | None = None, out: str | None = None,
            dry_run: bool = False, stream=sys.stdout) -> dict:  # fmt: skip
     """Validate every trial, then run those not finished on ``engine``; returns ``{trial: status}`` (statuses
@@ -451,6 +474,12 @@ def launch(spec: dict, *, engine: str | None = None, options: dict | None = None
     if not out or not isinstance(out, str):
         raise ConfigError(f"sweep spec: give out (the sweep directory) in the spec or as --out, got {out!r}")
     out_dir = Path(out)
+    if "optuna" in spec:
+        from experiments import optuna_search
+
+        optuna_search.settings(spec)  # the block itself first, then the trial template and the engine
+        runner = engines.make(engine, options, out_dir)
+        return optuna_search.launch(spec, out_dir, runner, engine, dry_run=dry_run, stream=stream)
     trials = expand(spec)
     runner = engines.make(engine, options, out_dir)  # an engine without its extra / an unreachable cluster
     status = {t.name: trial_status(out_dir, t) for t in trials}
