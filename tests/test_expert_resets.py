@@ -317,7 +317,9 @@ def test_a_gymnasium_env_without_set_state_is_one_line(demo_sets):
 # ------------------------------------------------------------------------------------------ Gymnasium MuJoCo
 @pytest.fixture(scope="module")
 def mujoco_demos():
-    pytest.importorskip("mujoco")
+    pytest.importorskip(
+        "imageio", reason="Gymnasium's MuJoCo envs: the mujoco extra (in dev)"
+    )  # not just mujoco
     from experiments.demos import rollout_gymnasium
     from rlkit.buffers.datasets import ENV_STATE_KEY as KEY
 
