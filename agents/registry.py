@@ -204,6 +204,7 @@ for _name, _cls, _make, _mod, _desc in (
             _mod.make_trainer,
             _desc,
             family="goals",
+            score="eval_success_any",
             validate=_mod.validate,
             host_note=_GOALS_NOTE,
             wrap_env=goal_base.goal_env,

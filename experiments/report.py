@@ -7,8 +7,8 @@ between named configs — plus learning-curve and performance-profile figures.
     rlkit report sweeps/lr --normalize cartpole=0,500 --normalize acrobot=-500,0      # also across envs
 
 A *config* is one trial's static values with one point's swept values, on one env; its runs are its seeds. A run's
-score is the last value of ``--metric`` it logged (default ``eval_return`` when every run evaluated, else
-``episode_return``). Configs are labelled by what varies across the sweep (``hidden_sizes=[32]/
+score is the last value of ``--metric`` it logged (default: the agent's ``score`` — ``eval_return``, a goal agent's
+``eval_success_any`` — when every run evaluated, else ``episode_return``). Configs are labelled by what varies across the sweep (``hidden_sizes=[32]/
 learning_rate=0.001``); ``--compare A B`` takes labels (or a part of one that names a single config).
 
 The intervals are rliable's (Agarwal et al. 2021): ``rliable.library.get_interval_estimates`` with the percentile
@@ -103,11 +103,15 @@ def collect(sweep_dir: Path, metric: str | None) -> tuple[list[dict], str, list[
             configs.append(
                 {"trial": t.name, "env": t.env, "values": {**t.label, **_jsonable(point)}, "files": files}
             )
-    if metric is None:
+    if (
+        metric is None
+    ):  # the agents' score (eval_return; a goal agent's success rate) where every run logged it
+        from rlkit import registry
+
+        scores = {registry.get(t.agent).score for t in finished}
+        score = scores.pop() if len(scores) == 1 else "eval_return"
         metric = (
-            "eval_return"
-            if all("eval_return" in f.read_text() for c in configs for f in c["files"])
-            else ("episode_return")
+            score if all(score in f.read_text() for c in configs for f in c["files"]) else "episode_return"
         )
     for c in configs:
         try:

@@ -367,15 +367,15 @@ def _number(text: str):
 
 
 def _summarize(args: RunArgs, names, log_dir: Path, steps: int, seconds: float) -> dict:
-    """Per swept value (runs grouped by name without their final ``seed_N``): the learning curve of its seeds with
+    """Per swept value (runs grouped by name without their final ``seed_N``; the agent's ``score``, e.g.
+    ``eval_return``, with evaluations, else ``episode_return``): the learning curve of its seeds with
     a 95% bootstrap band in ``learning_curve.png``, and the final metric's mean ± std and IQM over its seeds in
     ``summary.json`` and the printed lines. A run without a sweep is one group; values are never pooled."""
+    from rlkit import registry
+
     paths = [log_dir / n / "metrics.jsonl" for n in names]
-    metric = (
-        "eval_return"
-        if args.eval_every and all("eval_return" in p.read_text() for p in paths)
-        else "episode_return"
-    )
+    score = registry.get(args.agent).score  # eval_return, or a goal agent's success rate
+    metric = score if args.eval_every and all(score in p.read_text() for p in paths) else "episode_return"
     groups = group_runs(names)
     curves, rows = {}, []
     for group, members in groups.items():

@@ -56,6 +56,9 @@ class AgentEntry:
     host_note: str = ""
     condition: Callable[[Any], tuple[Any, int]] | None = None
     wrap_env: Callable[[Any, Any], Any] | None = None
+    score: str = "eval_return"
+    """the evaluation metric that summarizes a run (``summary.json``, ``learning_curve.png``, ``rlkit report``'s
+    default): the return, or for goal-reaching agents the success rate ``eval_success_any``"""
 
     def __post_init__(self):
         if self.loop not in LOOPS:

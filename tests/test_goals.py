@@ -5,6 +5,8 @@ on a short corridor, and bad input refused in one line before anything compiles.
 
 from __future__ import annotations
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -280,6 +282,10 @@ def test_a_single_goal_agent_trains_from_the_cli_and_evaluates_at_its_goal_from_
     small = "--hidden-sizes 8 --repr-dim 4 --batch-size 16 --learning-starts 100 --chunk-steps 100 --buffer-size 500"
     main(["--agent", "sgcrl", "--env", "point-spiral", "--goal", "5.5", "-4.5", "--seeds", "1",
           "--total-steps", "200", "--log-dir", str(tmp_path), *small.split()])  # fmt: skip
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert (
+        summary["metric"] == "eval_success_any"
+    )  # a goal agent is summarized by its success, not its return
     result = cli.evaluate(cli.EvalArgs(str(tmp_path / "agent.rlkit"), episodes=2))
     # the file's agent acts on concat(xy, goal) and is evaluated at its goal: success keys, not a shape error
     assert {"eval_success", "eval_success_any"} <= set(result) and result["eval_success_any"] in (
