@@ -111,6 +111,15 @@ def check_gymnasium_id(gym_id: str) -> None:
         ) from None
 
 
+def check_id(id: str) -> None:
+    """Raise ``UnknownEnvError`` (one line, the closest ids) unless ``id`` can be made — a registered id, a
+    ``gymnasium:`` id Gymnasium knows, or an installed Brax / Playground env — without making it."""
+    if id.startswith(GYMNASIUM_PREFIX):
+        check_gymnasium_id(id[len(GYMNASIUM_PREFIX) :])
+    else:
+        lookup(id)
+
+
 def action_space_of(id: str):
     """The action space (``envs.spaces``) of a registered env or ``gymnasium:<id>``, without stepping it (a
     Gymnasium env is made once, its space read and translated, and closed)."""

@@ -48,7 +48,7 @@ def _optuna():
 
 def settings(spec: dict) -> dict:
     """The ``optuna:`` block, checked (one ``ConfigError`` line for the first problem)."""
-    from experiments.sweep import DISTRIBUTIONS, _unknown
+    from experiments.sweep import _unknown, distribution
 
     block = spec["optuna"]
     if not isinstance(block, dict):
@@ -79,29 +79,18 @@ def settings(spec: dict) -> dict:
             "sweep spec: optuna.fields must map fields to distributions, e.g. {lr: {log_uniform: [1e-4, 1e-2]}}"
         )
     for name, dist in fields.items():
-        if not isinstance(dist, dict) or len(dist) != 1 or next(iter(dist)) not in DISTRIBUTIONS:
-            raise ConfigError(
-                f"sweep spec: optuna.fields.{name}: expected one of {{{', '.join(DISTRIBUTIONS)}: ...}}, got {dist!r}"
-            )
+        distribution(dist, f"sweep spec: optuna.fields.{name}")
     return out
 
 
 def _ends(dist: dict) -> list:
-    """The values a distribution can reach at its ends (every value of a choice)."""
-    ((kind, arg),) = dist.items()
+    """The values a distribution (checked by ``settings``) can reach at its ends (every value of a choice)."""
+    from experiments.sweep import distribution
+
+    kind, arg = distribution(dist, "")
     if kind == "choice":
-        if not isinstance(arg, list) or not arg:
-            raise ConfigError(f"choice takes a non-empty list of values, got {arg!r}")
-        return list(arg)
-    try:
-        low, high = (float(a) for a in arg)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{kind} takes [low, high], got {arg!r}") from None
-    if not low < high or (kind == "log_uniform" and low <= 0):
-        raise ConfigError(
-            f"{kind} [{arg[0]}, {arg[1]}] needs {'0 < low < high' if kind == 'log_uniform' else 'low < high'}"
-        )
-    return [int(low), int(high)] if kind == "int_uniform" else [low, high]
+        return arg
+    return [int(arg[0]), int(arg[1])] if kind == "int_uniform" else list(arg)
 
 
 def _suggest(trial, name: str, dist: dict):

@@ -187,7 +187,9 @@ def _kind(hint) -> str:
     return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(hint, str(hint))
 
 
-def _draw(rng: np.random.Generator, dist: dict, where: str):
+def distribution(dist, where: str) -> tuple[str, list | tuple[float, float]]:
+    """``(kind, choices)`` or ``(kind, (low, high))`` of a search distribution (random and optuna searches), or a
+    one-line ``ConfigError`` naming ``where``."""
     if not isinstance(dist, dict) or len(dist) != 1:
         raise ConfigError(f"{where}: expected one of {{{', '.join(DISTRIBUTIONS)}: ...}}, got {dist!r}")
     ((kind, arg),) = dist.items()
@@ -196,7 +198,7 @@ def _draw(rng: np.random.Generator, dist: dict, where: str):
     if kind == "choice":
         if not isinstance(arg, list) or not arg:
             raise ConfigError(f"{where}: choice takes a non-empty list of values, got {arg!r}")
-        return arg[int(rng.integers(len(arg)))]
+        return kind, list(arg)
     try:
         low, high = (float(a) for a in arg)
     except (TypeError, ValueError):
@@ -204,6 +206,14 @@ def _draw(rng: np.random.Generator, dist: dict, where: str):
     if not low < high or (kind == "log_uniform" and low <= 0):
         need = "0 < low < high" if kind == "log_uniform" else "low < high"
         raise ConfigError(f"{where}: {kind} [{arg[0]}, {arg[1]}] needs {need}")
+    return kind, (low, high)
+
+
+def _draw(rng: np.random.Generator, dist: dict, where: str):
+    kind, arg = distribution(dist, where)
+    if kind == "choice":
+        return arg[int(rng.integers(len(arg)))]
+    low, high = arg
     if kind == "uniform":
         return float(rng.uniform(low, high))
     if kind == "int_uniform":
@@ -346,10 +356,7 @@ def _check_env(env_id: str) -> None:
     import envs
 
     try:
-        if env_id.startswith(envs.registry.GYMNASIUM_PREFIX):
-            envs.registry.check_gymnasium_id(env_id[len(envs.registry.GYMNASIUM_PREFIX) :])
-        else:
-            envs.registry.lookup(env_id)
+        envs.registry.check_id(env_id)
     except envs.UnknownEnvError as err:
         raise ConfigError(f"sweep spec: env: {err}") from None
 

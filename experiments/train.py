@@ -487,10 +487,7 @@ def parse_args(argv: list[str], defaults: dict | None = None) -> tuple[RunArgs, 
                elsewhere=elsewhere)  # fmt: skip
     total_steps = int(_flag_value(argv, "total_steps", RunArgs.total_steps))
     env_id = _flag_value(argv, "env", RunArgs.env)
-    if env_id.startswith(envs.registry.GYMNASIUM_PREFIX):  # an unknown id: one line with the closest ids
-        envs.registry.check_gymnasium_id(env_id[len(envs.registry.GYMNASIUM_PREFIX) :])
-    else:
-        envs.registry.lookup(env_id)
+    envs.registry.check_id(env_id)  # an unknown id: one line with the closest ids
     base = task_defaults(agent, env_id, total_steps)
     config_default = config_cls(**(base | (defaults or {}).get(agent, {})))
     description = __doc__.split("\n\n")[0] + ("\n\n" + PPO_DEFAULTS_HELP if agent == "ppo" else "")

@@ -5,25 +5,20 @@ final parameters — up to the float rounding of a differently partitioned XLA p
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from tests.helpers.ports import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _run(num_processes: int, out: Path) -> None:
     env = dict(os.environ, PYTHONPATH=str(ROOT), XLA_FLAGS="", JAX_PLATFORMS="cpu")
-    port = _free_port()
+    port = free_port()
     procs = [
         subprocess.Popen(
             [

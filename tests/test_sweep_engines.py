@@ -9,7 +9,6 @@ import io
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from experiments import engines, report, sweep
 from rlkit.configs import ConfigError
 from rlkit.statistics import iqm
 from rlkit.sweeps import make_runs
+from tests.helpers.ports import free_port
 
 SPEC = {
     "agent": "ppo",
@@ -62,12 +62,6 @@ def local_sweep(tmp_path_factory) -> Path:
     return out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_local_ray_and_submitit_give_the_same_numbers_and_one_report(local_sweep, tmp_path, monkeypatch):
     reference = _evals(local_sweep)
     assert len(reference) == 12  # 2 trials × 2 learning rates × 3 seeds, every run evaluated
@@ -75,7 +69,7 @@ def test_local_ray_and_submitit_give_the_same_numbers_and_one_report(local_sweep
     assert len({v[-1][1] for v in reference.values()}) > 6  # the runs differ from each other
 
     ray_bin = Path(sys.executable).with_name("ray")
-    port = _free_port()
+    port = free_port()
     # a throwaway cluster on loopback: without token authentication (Ray 2.5x's default is a token per machine,
     # which a cluster started by `ray start` here and this driver did not agree on)
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
@@ -238,7 +232,7 @@ def test_a_bad_spec_is_one_line_and_no_trial_starts(tmp_path, changes, message):
 
 def test_engine_errors_are_one_line_before_any_trial(tmp_path, monkeypatch):
     null = io.StringIO()
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     with pytest.raises(ConfigError, match=rf"cannot reach a Ray cluster at '127.0.0.1:{port}'"):
         sweep.launch(
             SPEC, engine="ray", options={"address": f"127.0.0.1:{port}"}, out=str(tmp_path / "r"), stream=null
