@@ -114,12 +114,12 @@ def _closed_loop_or_orbax(exc, tb) -> bool:
 
 def _from_failed_read(unraisable) -> bool:
     """Whether an unraisable exception is a straggler of orbax's failed concurrent read: the closed event loop, a
-    coroutine that never ran, or orbax's own code failing as its abandoned coroutines are collected."""
+    coroutine that never ran, or orbax's own code failing as its abandoned coroutines are collected (its
+    traceback passes through orbax). Deliberately reads only the exception and its traceback, never
+    ``unraisable.object``: that is a coroutine being finalized, often on a TensorStore thread, and a worker once
+    crashed (a segfault on Python 3.12.1) inside this hook while it inspected one."""
     exc = unraisable.exc_value
     if isinstance(exc, RuntimeWarning) and _NEVER_AWAITED.search(str(exc)):
-        return True
-    code = getattr(unraisable.object, "cr_code", None)
-    if code is not None and code.co_filename.startswith(_ORBAX_DIR):
         return True
     return _closed_loop_or_orbax(exc, unraisable.exc_traceback)
 
