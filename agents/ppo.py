@@ -46,7 +46,7 @@ from flax import struct
 
 from envs.core import Environment, EnvSpec
 from envs.spaces import Box, Discrete
-from rlkit import on_policy
+from rlkit import devices, on_policy
 from rlkit.configs import ConfigError, param
 from rlkit.configs import validate as validate_ranges
 from rlkit.distributions import (
@@ -243,7 +243,8 @@ def make_ppo(config: PPOConfig, spec: EnvSpec) -> on_policy.OnPolicyAgent:
         if config.multi_critic and not per_term:  # combine the raw advantages first (the ablation)
             adv = jnp.sum(adv * weights, axis=-1, keepdims=True)
         if config.normalize_advantages:  # per column over the minibatch; CleanRL uses torch's unbiased std
-            adv = (adv - adv.mean(axis=0)) / (adv.std(axis=0, ddof=1) + 1e-8)
+            mean, std = devices.batch_moments(adv, ddof=1)  # over the whole minibatch, on every device
+            adv = (adv - mean) / (std + 1e-8)
         adv = jnp.sum(adv * weights, axis=-1) if per_term else adv[:, 0]
         clipped_ratio = jnp.clip(ratio, 1 - config.clip_coef, 1 + config.clip_coef)
         pg_loss = jnp.mean(jnp.maximum(-adv * ratio, -adv * clipped_ratio))
@@ -269,6 +270,7 @@ def make_ppo(config: PPOConfig, spec: EnvSpec) -> on_policy.OnPolicyAgent:
 
     def update(state: PPOState, minibatch, key):
         grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params, minibatch)
+        grads = devices.batch_mean(grads)  # one run over several devices: the whole minibatch's gradient
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         metrics["learning_rate"] = opt_state.hyperparams["learning_rate"]
         return PPOState(optax.apply_updates(state.params, updates), opt_state), metrics

@@ -59,6 +59,7 @@ from flax import struct
 
 from envs.core import Environment, EnvSpec
 from envs.spaces import Box
+from rlkit import devices
 from rlkit.agent import Agent
 from rlkit.configs import ConfigError, param
 from rlkit.distributions import BoxTanhGaussian
@@ -232,6 +233,7 @@ def make_sac(
             return jnp.sum(jnp.mean((q - target[None]) ** 2, axis=1)), q
 
         (q_loss, q_pred), grads = jax.value_and_grad(critic_loss, has_aux=True)(critic)
+        grads = devices.batch_mean(grads)  # the whole batch's gradient over a run's devices
         updates, critic_opt = critic_tx.update(grads, state.critic_opt, critic)
         critic = optax.apply_updates(critic, updates)
 
@@ -261,6 +263,7 @@ def make_sac(
             return jnp.mean(alpha * logp - q_total) + extra, (logp, extra_metrics)
 
         (pi_loss, (logp, extra_metrics)), grads = jax.value_and_grad(actor_loss, has_aux=True)(state.actor)
+        grads = devices.batch_mean(grads)  # the whole batch's gradient over a run's devices
         updates, actor_opt = actor_tx.update(grads, state.actor_opt, state.actor)
         actor = optax.apply_updates(state.actor, updates)
 
@@ -271,6 +274,7 @@ def make_sac(
             return jnp.mean(-jnp.exp(log_alpha) * entropy_gap)
 
         a_loss, a_grad = jax.value_and_grad(alpha_loss)(state.log_alpha)
+        a_grad = devices.batch_mean(a_grad)  # the whole batch's gradient over a run's devices
         a_updates, alpha_opt = alpha_tx.update(a_grad, state.alpha_opt, state.log_alpha)
         log_alpha = optax.apply_updates(state.log_alpha, a_updates) if config.autotune else state.log_alpha
 

@@ -26,6 +26,7 @@ from flax import struct
 
 from envs.core import Environment, EnvSpec
 from envs.spaces import Box
+from rlkit import devices
 from rlkit.agent import Agent
 from rlkit.configs import ConfigError, param
 from rlkit.networks import DeterministicActor
@@ -161,6 +162,7 @@ def make_td3(config: TD3Config, spec: EnvSpec, *, actor_terms: Sequence[ActorLos
             return jnp.sum(jnp.mean((q - target[None]) ** 2, axis=1)), q
 
         (q_loss, q_pred), grads = jax.value_and_grad(critic_loss, has_aux=True)(critic)
+        grads = devices.batch_mean(grads)  # the whole batch's gradient over a run's devices
         updates, critic_opt = tx.update(grads, state.critic_opt, critic)
         critic = optax.apply_updates(critic, updates)
 
@@ -189,6 +191,7 @@ def make_td3(config: TD3Config, spec: EnvSpec, *, actor_terms: Sequence[ActorLos
             return base + extra, extra_metrics
 
         (pi_loss, extra_metrics), grads = jax.value_and_grad(actor_loss, has_aux=True)(state.actor)
+        grads = devices.batch_mean(grads)  # the whole batch's gradient over a run's devices
         updates, actor_opt = tx.update(grads, state.actor_opt, state.actor)
         actor = optax.apply_updates(state.actor, updates)
         target_actor = optax.incremental_update(actor, state.target_actor, config.tau)

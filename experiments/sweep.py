@@ -72,6 +72,7 @@ RUN_KEYS = (
     "expert",
     "expert_resets",
     "async_envs",
+    "devices_per_run",
 )
 DISTRIBUTIONS = ("uniform", "log_uniform", "int_uniform", "choice")
 

@@ -68,6 +68,9 @@ class RunArgs:
     async_envs: bool = False
     """gymnasium: envs only: step the runs × num_envs sub-envs in worker processes (AsyncVectorEnv) instead of
     one after another in this process — for envs whose step is expensive (MuJoCo)"""
+    devices_per_run: int = 1
+    """split each run's env batch (num_envs) over this many devices, gradients averaged across them (on-policy
+    agents: ppo and those on its loop; JAX envs); runs (seeds, swept values) fill the remaining devices"""
 
 
 def _agents() -> dict:
@@ -162,6 +165,7 @@ RUN_LIMITS = {
     "total_steps": {"low": 1},
     "checkpoint_every": {"low": 1},
     "eval_every": {"low": 0},
+    "devices_per_run": {"low": 1},
 }
 
 #: ``--agent ppo`` on a Box action space starts from ``agents.ppo.continuous_config()`` (CleanRL
@@ -281,7 +285,9 @@ def run(args: RunArgs, config, points: list[dict] | None = None) -> dict:
         raise configs.ConfigError("give either --sweep (a grid) or explicit points, not both")
     points = [p for p in points or [] if p] or None  # [{}]: one point, nothing swept
     log_dir = Path(args.log_dir)
-    record = {"run_args": dataclasses.asdict(args), "config": configs.to_dict(config)}
+    # devices_per_run is recorded by train itself, and only when > 1 (so runs started before it existed resume)
+    run_args = {k: v for k, v in dataclasses.asdict(args).items() if k != "devices_per_run"}
+    record = {"run_args": run_args, "config": configs.to_dict(config)}
     if points:
         record["points"] = points
     common = dict(
@@ -308,6 +314,11 @@ def run(args: RunArgs, config, points: list[dict] | None = None) -> dict:
                 gymnasium_make_env(args.env, reset_demos, args.expert_resets, asynchronous=args.async_envs),
             )
 
+        if args.devices_per_run > 1:
+            raise configs.ConfigError(
+                f"--devices-per-run {args.devices_per_run}: {args.env} trains through the Gymnasium host loop, "
+                "whose envs step on the host; one run over several devices needs a JAX env (rlkit envs)"
+            )
         if entry.host_pieces is None:
             raise configs.ConfigError(
                 f"agent {entry.name!r} does not run through the Gymnasium host loop ({args.env}): "
@@ -353,7 +364,7 @@ def run(args: RunArgs, config, points: list[dict] | None = None) -> dict:
         spec = trainer.spec or env.spec
         runs = make_runs(config, seeds=args.seeds, sweep=sweep, points=points)
         start = time.perf_counter()
-        result = train(trainer, runs, **common)
+        result = train(trainer, runs, devices_per_run=args.devices_per_run, **common)
     seconds = time.perf_counter() - start
     export_run(log_dir / "agent.rlkit", result, runs, 0, config=config, spec=spec)
     return _summarize(args, runs.names, log_dir, result.steps, seconds)

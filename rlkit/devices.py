@@ -15,13 +15,38 @@ axis that does not divide evenly over all processes' devices is not split (every
 the same numbers, no speed-up). Tested with 2 processes on loopback against 1 process
 (``tests/test_multiprocess.py``).
 
-Deliberately not here: one run spanning several devices (data-parallel env batches with ``pmean``-ed
-gradients) — the ``runs`` axis fills devices first; that comes when a single run outgrows one device. Logs and
-checkpoints of a multi-process run (``rlkit.training.train`` refuses ``log_dir`` there for now).
+One run over several devices (``devices_per_run = k > 1``, data parallelism as Brax's and Stoix's trainers do
+it): the mesh becomes 2-D, ``("runs", "batch")``, and each run's env batch is split over its ``k`` devices. Every
+state leaf gets a per-device axis — global shape ``[runs, k, ...]``, sharded ``P("runs", "batch")`` — so each
+device holds its ``num_envs / k`` envs *and* its own copy of the agent; config and keys stay ``[runs, ...]``,
+replicated over ``batch``. While such a program is traced, the core's batch-wide reductions become collectives
+over the ``batch`` axis and are the identity otherwise (so the 1-device program is unchanged, bit for bit):
+
+- ``batch_mean(grads)`` — every agent calls it on its gradients before ``tx.update``, so the copies take the same
+  step: the mean over devices of per-device means is the full batch's mean gradient (equal local batch sizes);
+- ``batch_moments`` — a minibatch's mean and standard deviation over all devices (PPO's advantage normalization);
+- ``rlkit.running_stats.update`` combines its batch moments over ``batch`` too (observation / return / reward
+  normalizers stay identical across the copies);
+- ``shard_key(key)`` — a different stream per device for what is local (env resets, actions, minibatch
+  shuffles), while the agent is initialized from the same key everywhere;
+- ``local(n)`` — a global batch size (``num_envs``) → this device's share.
+
+So one update of ``k`` devices on a batch equals one update of 1 device on the concatenated batch (tested
+``tests/test_data_parallel.py``, gradients included). ``map(..., replicated=)`` adds a ``replica_divergence``
+metric — the largest difference of the agent's copies across devices, exactly 0 when every gradient and
+statistic is synchronized — and ``rlkit.training.train`` stops with one line when it is not, so an agent that
+forgets ``batch_mean`` is never silently trained as ``k`` drifting agents. Only trainers that declare
+``Trainer.shards`` (the on-policy ones) accept ``devices_per_run > 1``; the others are refused before compiling.
+
+Deliberately not here: one run over several *processes* (refused for now), and the off-policy trainers' data
+parallelism (a replay buffer per device and a per-device share of ``batch_size``; their agents already call
+``batch_mean``). Logs and checkpoints of a multi-process run (``rlkit.training.train`` refuses ``log_dir`` there
+for now).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -32,16 +57,95 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 AXIS = "runs"
+BATCH = "batch"
+
+_tracing = threading.local()  # .stack: the devices per run of the data-parallel programs being traced
+
+
+def batch_devices() -> int:
+    """The devices one run's batch is split over in the program being traced (1 outside a data-parallel one)."""
+    stack = getattr(_tracing, "stack", None)
+    return stack[-1] if stack else 1
+
+
+def batch_axis() -> str | None:
+    """``BATCH`` inside a data-parallel program, else ``None``."""
+    return BATCH if batch_devices() > 1 else None
+
+
+def batch_mean(tree):
+    """The mean over the devices of a run (gradients, per-device means); the identity on one device."""
+    return tree if batch_devices() == 1 else jax.lax.pmean(tree, BATCH)
+
+
+def batch_sum(tree):
+    """The sum over the devices of a run (counts, episode sums); the identity on one device."""
+    return tree if batch_devices() == 1 else jax.lax.psum(tree, BATCH)
+
+
+def batch_moments(x: jax.Array, ddof: int = 0) -> tuple[jax.Array, jax.Array]:
+    """``(mean, std)`` over axis 0 of ``x`` and the same axis on every device of the run (``ddof`` as NumPy's).
+    On one device exactly ``x.mean(0), x.std(0, ddof=ddof)``."""
+    if batch_devices() == 1:
+        return x.mean(axis=0), x.std(axis=0, ddof=ddof)
+    n = x.shape[0] * batch_devices()
+    mean = jax.lax.pmean(x.mean(axis=0), BATCH)
+    sq = jax.lax.psum(jnp.sum((x - mean) ** 2, axis=0), BATCH)
+    return mean, jnp.sqrt(sq / (n - ddof))
+
+
+def shard_key(key: jax.Array) -> jax.Array:
+    """A key of its own for each device of a run (local randomness); ``key`` itself on one device."""
+    return key if batch_devices() == 1 else jax.random.fold_in(key, jax.lax.axis_index(BATCH))
+
+
+def local(n: int) -> int:
+    """A run's global batch size → this device's share (``n`` itself on one device)."""
+    return n // batch_devices()
+
+
+def _divergence(tree) -> jax.Array:
+    """The largest difference of ``tree``'s leaves across the devices of a run (0 when they hold one copy)."""
+    gaps = [
+        jnp.max(jax.lax.pmax(x, BATCH) - jax.lax.pmin(x, BATCH)).astype(jnp.float32)
+        for x in jax.tree.leaves(tree)
+        if hasattr(x, "dtype") and not jnp.issubdtype(x.dtype, jax.dtypes.prng_key) and x.dtype != jnp.bool_
+    ]
+    return jnp.max(jnp.stack(gaps)) if gaps else jnp.zeros((), jnp.float32)
 
 
 @dataclass(frozen=True)
 class RunsPlacement:
     num_runs: int
     mesh: jax.sharding.Mesh | None
+    devices_per_run: int = 1
 
     @classmethod
-    def for_runs(cls, num_runs: int, max_devices: int | None = None) -> RunsPlacement:
+    def for_runs(
+        cls, num_runs: int, max_devices: int | None = None, devices_per_run: int = 1
+    ) -> RunsPlacement:
+        """``devices_per_run = k > 1``: each run over ``k`` devices, runs over as many groups of ``k`` as divide
+        them (``ValueError``, one line, when ``k`` devices are not there)."""
         n = min(jax.device_count(), max_devices or jax.device_count())
+        if devices_per_run > 1:
+            if jax.process_count() > 1:
+                raise ValueError(
+                    f"devices_per_run = {devices_per_run} with {jax.process_count()} processes: one run over "
+                    "several devices works within one process only for now; use devices_per_run = 1"
+                )
+            if devices_per_run > n:
+                raise ValueError(
+                    f"devices_per_run = {devices_per_run}, but {n} device(s) can be used "
+                    f"({jax.device_count()} {jax.default_backend()} device(s), max_devices = {max_devices}); "
+                    f"allowed: 1 to {n}"
+                )
+            groups = n // devices_per_run
+            while groups > 1 and num_runs % groups:
+                groups -= 1
+            mesh = jax.make_mesh(
+                (groups, devices_per_run), (AXIS, BATCH), devices=jax.devices()[: groups * devices_per_run]
+            )
+            return cls(num_runs, mesh, devices_per_run)
         if jax.process_count() > 1:  # every process must hold a part of the mesh: all devices, or none split
             n = jax.device_count() if num_runs % jax.device_count() == 0 and n == jax.device_count() else 1
         while n > 1 and num_runs % n:
@@ -54,11 +158,14 @@ class RunsPlacement:
     def num_devices(self) -> int:
         return 1 if self.mesh is None else self.mesh.size
 
-    def put(self, tree):
-        """Place a pytree whose leaves have a leading ``runs`` axis (scalars and static leaves are left alone)."""
+    def put(self, tree, *, per_device: bool = False):
+        """Place a pytree whose leaves have a leading ``runs`` axis (scalars and static leaves are left alone).
+        ``per_device``: a state of a data-parallel placement, ``[runs, devices_per_run, ...]``."""
         if self.mesh is None:
             return tree
-        sharding = NamedSharding(self.mesh, P(AXIS))
+        sharding = NamedSharding(
+            self.mesh, P(AXIS, BATCH) if per_device and self.devices_per_run > 1 else P(AXIS)
+        )
         if jax.process_count() == 1:
             return jax.tree.map(lambda x: jax.device_put(x, sharding) if getattr(x, "ndim", 0) else x, tree)
 
@@ -82,11 +189,66 @@ class RunsPlacement:
 
         return multihost_utils.process_allgather(tree, tiled=True)
 
-    def map(self, fn: Callable) -> Callable:
-        """``fn`` over one run → over all runs: ``vmap``, inside ``shard_map`` when there are several devices."""
+    def map(
+        self,
+        fn: Callable,
+        per_device_in: tuple[bool, ...] = (),
+        per_device_out: tuple[bool, ...] | bool = (),
+        replicated: Callable | None = None,
+    ) -> Callable:
+        """``fn`` over one run → over all runs: ``vmap``, inside ``shard_map`` when there are several devices.
+
+        Data-parallel placements only (``devices_per_run > 1``): ``per_device_in`` / ``per_device_out`` say which
+        arguments / outputs (a bool: the single output) are states with a per-device axis; the other outputs
+        (metrics) are averaged over the run's devices (floats; integers are the same on every device). When
+        ``replicated(output_state)`` is given, the metrics of the last output also hold ``replica_divergence``."""
+        if self.devices_per_run > 1:
+            return self._map_data_parallel(fn, per_device_in, per_device_out, replicated)
         batched = jax.vmap(fn)
         if self.mesh is None:
             return batched
         # check_vma=False: runs never communicate, and scan carries that start replicated (constants) and become
         # per-run would otherwise be refused by the varying-manual-axes type check.
         return jax.shard_map(batched, mesh=self.mesh, in_specs=P(AXIS), out_specs=P(AXIS), check_vma=False)
+
+    def _map_data_parallel(self, fn, per_device_in, per_device_out, replicated):
+        k, single = self.devices_per_run, isinstance(per_device_out, bool)
+        outs = (per_device_out,) if single else tuple(per_device_out)
+
+        def reduce(x):
+            return jax.lax.pmean(x, BATCH) if jnp.issubdtype(x.dtype, jnp.floating) else x
+
+        def one_run(*args):
+            args = [
+                jax.tree.map(lambda x: x[0], a) if sharded else a
+                for a, sharded in zip(args, per_device_in + (False,) * len(args))
+            ]
+            _tracing.stack = getattr(_tracing, "stack", []) + [k]
+            try:
+                out = fn(*args)
+                out = (out,) if single else tuple(out)
+                if replicated is not None:
+                    state = next(o for o, sharded in zip(out, outs) if sharded)
+                    out = out[:-1] + ({**out[-1], "replica_divergence": _divergence(replicated(state))},)
+            finally:
+                _tracing.stack = _tracing.stack[:-1]
+            out = tuple(
+                jax.tree.map(lambda x: x[None], o) if sharded else jax.tree.map(reduce, o)
+                for o, sharded in zip(out, outs)
+            )
+            return out[0] if single else out
+
+        def specs(flags):
+            return tuple(P(AXIS, BATCH) if sharded else P(AXIS) for sharded in flags)
+
+        def program(*args):
+            in_specs = specs(per_device_in + (False,) * (len(args) - len(per_device_in)))
+            return jax.shard_map(
+                jax.vmap(one_run),
+                mesh=self.mesh,
+                in_specs=in_specs,
+                out_specs=specs(outs)[0] if single else specs(outs),
+                check_vma=False,
+            )(*args)
+
+        return program

@@ -264,6 +264,13 @@ def export_run(path: str | os.PathLike, result, runs, k: int, *, config, spec: E
                 f"(pass the config given to make_runs)"
             )
     agent_state = getattr(result.state, "agent_state", None)
+    obs_stats = getattr(result.state, "obs_stats", None)
+    if (
+        getattr(result, "devices_per_run", 1) > 1
+    ):  # one run over several devices: its copies are equal, take one
+        agent_state, obs_stats = jax.tree.map(
+            lambda x: np.asarray(x)[:, 0], jax.device_get((agent_state, obs_stats))
+        )
     leading = {np.shape(x)[:1] for x in jax.tree.leaves(agent_state)}
     if agent_state is None or leading != {(n,)}:
         raise ValueError(
@@ -271,7 +278,6 @@ def export_run(path: str | os.PathLike, result, runs, k: int, *, config, spec: E
             "rlkit.training.train or rlkit.host_loop.train_host trained on these runs"
         )
     state = jax.tree.map(lambda x: x[k], agent_state)
-    obs_stats = getattr(result.state, "obs_stats", None)
     if obs_stats is None or not getattr(config, "normalize_obs", False):
         return export_agent(path, names[type(config)], run_config, state, spec)
     from rlkit.on_policy import NORMALIZE_CLIP  # the clip PPO's loop applied after normalizing

@@ -44,7 +44,7 @@ from flax import struct
 from envs.core import Environment, EnvSpec
 from envs.spaces import Box
 from envs.wrappers import ClipAction
-from rlkit import running_stats
+from rlkit import devices, running_stats
 from rlkit.agent import Agent
 from rlkit.configs import ConfigError
 from rlkit.evaluation import evaluate_policy
@@ -257,19 +257,20 @@ def make_on_policy_learner(
             "next_obs": traj["raw_final_obs"],
             "truncated": jnp.logical_and(traj["done"], jnp.logical_not(traj["terminated"])),
         } | {k_: v for k_, v in traj.items() if k_ not in _TRAJECTORY_ONLY}
-        batch = jax.tree.map(lambda x: x.reshape((batch_size,) + x.shape[2:]), batch)
+        n_batch = devices.local(batch_size)  # this device's share of the rollout
+        batch = jax.tree.map(lambda x: x.reshape((n_batch,) + x.shape[2:]), batch)
         if normalize_obs:  # what the policy sees of a raw observation (log π for terms that need the policy)
             obs_fn = lambda o: running_stats.normalize(obs_stats, o, clip=NORMALIZE_CLIP)  # noqa: E731
         else:
             obs_fn = lambda o: o  # noqa: E731
         agent_state, reward, metrics = agent.label(agent_state, batch, key, obs_fn)
-        if reward.shape != (batch_size, terms_spec.num_reward_terms):
+        if reward.shape != (n_batch, terms_spec.num_reward_terms):
             raise ConfigError(
-                f"{agent.name}.label returned rewards of shape {reward.shape}; expected ({batch_size}, "
+                f"{agent.name}.label returned rewards of shape {reward.shape}; expected ({n_batch}, "
                 f"{terms_spec.num_reward_terms}): one row per rollout step, one column per term "
                 f"{list(terms_spec.reward_names)}"
             )
-        return agent_state, reward.reshape((num_steps, num_envs, -1)), metrics
+        return agent_state, reward.reshape((num_steps, devices.local(num_envs), -1)), metrics
 
     def observe(stats, obs, final_obs):
         """CleanRL's NormalizeObservation: update with the new observations, then normalize them."""
@@ -288,14 +289,14 @@ def make_on_policy_learner(
             agent_state=agent.init(agent_key),
             obs_stats=obs_stats,
             return_stats=running_stats.RunningMeanStd.zeros((k_ret,)),
-            discounted_return=jnp.zeros((num_envs, k_ret), jnp.float32),
+            discounted_return=jnp.zeros((devices.local(num_envs), k_ret), jnp.float32),
             env_steps=jnp.zeros((), jnp.int32),
             raw_obs=raw_obs if label else None,
         )
 
     def act(cfg, agent: OnPolicyAgent, state: OnPolicyState, act_key):
         return jax.vmap(agent.sample, in_axes=(None, 0, 0))(
-            state.agent_state, state.obs, jax.random.split(act_key, num_envs)
+            state.agent_state, state.obs, jax.random.split(act_key, devices.local(num_envs))
         )
 
     def record(
@@ -320,7 +321,9 @@ def make_on_policy_learner(
             "action": action,
             "log_prob": log_prob,
             "value": value,
-            "reward": jnp.reshape(reward, (num_envs, spec.num_reward_terms)).astype(jnp.float32),  # raw terms
+            "reward": jnp.reshape(reward, (devices.local(num_envs), spec.num_reward_terms)).astype(
+                jnp.float32
+            ),  # raw terms
             "final_obs": final_obs,
             "terminated": terminated,
             "done": done,
@@ -332,7 +335,7 @@ def make_on_policy_learner(
             obs=obs,
             env_state=env_state,
             obs_stats=obs_stats,
-            env_steps=state.env_steps + num_envs,
+            env_steps=state.env_steps + num_envs,  # the run's, over all its devices
             raw_obs=raw_obs if label else None,
         )
         return new, transition
@@ -364,11 +367,12 @@ def make_on_policy_learner(
         # UPDATE NETWORK
         batch = {k_: traj[k_] for k_ in ("obs", "action", "log_prob", "value")}
         batch |= {"advantage": advantages, "return": returns}
-        batch = jax.tree.map(lambda x: x.reshape((batch_size,) + x.shape[2:]), batch)
+        n_batch = devices.local(batch_size)  # each device shuffles its share; a minibatch spans all devices
+        batch = jax.tree.map(lambda x: x.reshape((n_batch,) + x.shape[2:]), batch)
 
         def epoch(agent_state, key):
             perm_key, update_key = jax.random.split(key)
-            perm = jax.random.permutation(perm_key, batch_size)
+            perm = jax.random.permutation(perm_key, n_batch)
             minibatches = jax.tree.map(lambda x: x[perm].reshape((num_minibatches, -1) + x.shape[1:]), batch)
             return jax.lax.scan(
                 lambda s, x: agent.update(s, x[0], x[1]),
@@ -449,14 +453,18 @@ def make_on_policy_trainer(
     def init(cfg, key) -> OnPolicyState:
         agent = make_agent(cfg, spec)
         key, agent_key, env_key = jax.random.split(key, 3)
-        obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(env_key, num_envs), params)
+        # one run over several devices: the same agent on each, its own envs and rollout randomness
+        key, env_key = devices.shard_key(key), devices.shard_key(env_key)
+        obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(
+            jax.random.split(env_key, devices.local(num_envs)), params
+        )
         return learner.start(cfg, agent, key, agent_key, obs, env_state)
 
     def env_step(cfg, agent: OnPolicyAgent, state: OnPolicyState, _):
         key, act_key, step_key = jax.random.split(state.key, 3)
         action, log_prob, value = learner.act(cfg, agent, state, act_key)
         obs, env_state, reward, terminated, truncated, info = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
-            jax.random.split(step_key, num_envs), state.env_state, action, params
+            jax.random.split(step_key, devices.local(num_envs)), state.env_state, action, params
         )
         state, transition = learner.record(
             cfg,
@@ -487,13 +495,15 @@ def make_on_policy_trainer(
         state, (sums, updates) = jax.lax.scan(
             lambda s, x: iteration(cfg, agent, s, x), state, None, config.iterations_per_chunk
         )
-        metrics = finish_episode_metrics(jax.tree.map(lambda x: jnp.sum(x, axis=0), sums), spec.reward_names)
+        sums = devices.batch_sum(jax.tree.map(lambda x: jnp.sum(x, axis=0), sums))  # episodes of all devices
+        metrics = finish_episode_metrics(sums, spec.reward_names)
         metrics |= jax.tree.map(jnp.mean, updates)
         metrics["env_steps"] = state.env_steps
         return state, metrics
 
     def evaluate(cfg, state: OnPolicyState, key):
         agent = make_agent(cfg, spec)
+        key = devices.shard_key(key)  # one run over k devices: k × the episodes, averaged
 
         def act(s: OnPolicyState, obs, k_, mode):  # the training-time normalization, frozen
             return learner.policy(cfg, agent, s, obs, k_, mode)
@@ -503,5 +513,12 @@ def make_on_policy_trainer(
         )
 
     return Trainer(
-        name, init, run_chunk, config.iterations_per_chunk * learner.steps_per_iteration, evaluate, spec=spec
+        name,
+        init,
+        run_chunk,
+        config.iterations_per_chunk * learner.steps_per_iteration,
+        evaluate,
+        spec=spec,
+        shards=num_envs,
+        replicated=lambda s: (s.agent_state, s.obs_stats, s.return_stats),
     )

@@ -5,6 +5,8 @@ learners' observation / reward / Q-value normalizers. The update is Chan et al.'
 batch of B items updates the statistics exactly as B single-item updates would. With ``axis_name`` set, the
 batch moments are first combined over that named ``vmap`` / ``shard_map`` axis, so every env (or device) keeps
 identical statistics — the behaviour of Gymnasium's vector ``NormalizeObservation`` — inside a pure function.
+Inside a data-parallel program (``rlkit.devices``: one run over several devices) they are also combined over the
+run's devices, always, so the statistics every device keeps are those of the whole batch.
 
 Deliberately not here: exponential moving averages (a different estimator; add it beside this one if needed).
 """
@@ -14,6 +16,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 from flax import struct
+
+from rlkit import devices
 
 
 @struct.dataclass
@@ -49,13 +53,14 @@ def update(
         w = jnp.reshape(jnp.asarray(where, jnp.float32), (-1,) + (1,) * len(stats.mean.shape))
         n = jnp.sum(w)
         total = jnp.sum(w * x, axis=0)
-    if axis_name is not None:
-        n = jax.lax.psum(n, axis_name)
-        total = jax.lax.psum(total, axis_name)
+    axes = tuple(a for a in (axis_name, devices.batch_axis()) if a is not None)
+    if axes:
+        n = jax.lax.psum(n, axes)
+        total = jax.lax.psum(total, axes)
     batch_mean = total / (n if where is None else jnp.maximum(n, 1.0))
     sq = jnp.sum((x - batch_mean) ** 2 if where is None else w * (x - batch_mean) ** 2, axis=0)
-    if axis_name is not None:
-        sq = jax.lax.psum(sq, axis_name)
+    if axes:
+        sq = jax.lax.psum(sq, axes)
     batch_var = sq / (n if where is None else jnp.maximum(n, 1.0))
     delta = batch_mean - stats.mean
     count = stats.count + n

@@ -73,6 +73,12 @@ class Trainer:
     #: the most env steps one run can take (None: no limit), e.g. DAgger's dataset, which must never overwrite;
     #: ``train`` refuses a longer ``total_steps`` before compiling
     max_steps: int | None = None
+    #: one run can be split over devices (``train(devices_per_run=k)``, ``rlkit.devices``): its env batch
+    #: (``num_envs``), which ``k`` must divide; None: the trainer runs each run on one device only
+    shards: int | None = None
+    #: state → the part every device of a run must hold identically (the agent, its normalizers), checked after
+    #: every chunk of a data-parallel run
+    replicated: Callable[[Any], Any] | None = None
 
 
 @dataclass
@@ -82,6 +88,8 @@ class TrainResult:
     history: list[dict[str, np.ndarray]] = field(default_factory=list)
     steps: int = 0
     compiles: int = 0  # compilations of the chunk function (1 = never recompiled)
+    #: >1: every state leaf is ``[runs, devices_per_run, ...]`` (one copy per device; the agent's are equal)
+    devices_per_run: int = 1
 
 
 def check_finite(name: str, chunk: int, metrics: dict[str, np.ndarray], run_names: list[str]) -> None:
@@ -474,14 +482,20 @@ def train(
     config_record: dict | None = None,
     console: bool = True,
     max_devices: int | None = None,
+    devices_per_run: int = 1,
     on_chunk: Callable[[int, dict], None] | None = None,
 ) -> TrainResult:
     """Train every run of ``runs`` for ``total_steps`` env steps (rounded up to whole chunks).
 
     ``log_dir=None`` trains without logs or checkpoints (tests, notebooks). ``on_chunk(chunk_index, metrics)``
-    is called after each chunk is logged (hooks for tests and custom stopping)."""
+    is called after each chunk is logged (hooks for tests and custom stopping). ``devices_per_run = k > 1``
+    splits each run's env batch over ``k`` devices with synchronized gradients (``rlkit.devices``; trainers with
+    ``Trainer.shards``); the result's state then has a per-device axis after the runs axis."""
     if total_steps < 1:
         raise ValueError(f"total_steps must be >= 1, got {total_steps}")
+    _check_devices_per_run(trainer, devices_per_run)
+    if devices_per_run > 1:  # the state's shapes depend on it: a resume with another k is refused
+        config_record = {**(config_record or {}), "devices_per_run": devices_per_run}
     num_chunks = -(-total_steps // trainer.steps_per_chunk)
     if trainer.max_steps is not None and num_chunks * trainer.steps_per_chunk > trainer.max_steps:
         raise ConfigError(
@@ -517,14 +531,24 @@ def train(
         headline=trainer.headline,
     )
     try:
-        placement = RunsPlacement.for_runs(len(runs), max_devices)
+        try:
+            placement = RunsPlacement.for_runs(len(runs), max_devices, devices_per_run)
+        except ValueError as err:
+            raise ConfigError(f"{trainer.name}: {err}") from None
         config = placement.put(runs.config)
-        init = jax.jit(placement.map(trainer.init))
-        chunk = jax.jit(placement.map(trainer.run_chunk), donate_argnums=1)
-        evaluate = jax.jit(placement.map(trainer.evaluate)) if trainer.evaluate and eval_every else None
+        init = jax.jit(placement.map(trainer.init, (False, False), True))
+        chunk = jax.jit(
+            placement.map(trainer.run_chunk, (False, True), (True, False), trainer.replicated),
+            donate_argnums=1,
+        )
+        evaluate = (
+            jax.jit(placement.map(trainer.evaluate, (False, True, False), False))
+            if trainer.evaluate and eval_every
+            else None
+        )
         state = init(config, placement.put(runs.keys))
         state, first_chunk = recorder.restore(state)
-        state = placement.put(state)
+        state = placement.put(state, per_device=True)
     except BaseException:
         recorder.close()
         raise
@@ -536,6 +560,7 @@ def train(
         for c in range(first_chunk, num_chunks + 1):
             state, out = chunk(config, state)
             metrics = {k: np.asarray(v) for k, v in placement.fetch(out).items()}
+            _check_replicas(trainer.name, c, metrics.pop("replica_divergence", None), runs.names)
             if evaluate is not None and (c % eval_every == 0 or c == num_chunks):  # always a final one
                 keys = placement.put(jax.random.split(jax.random.fold_in(eval_key, c), len(runs)))
                 metrics.update(
@@ -548,4 +573,36 @@ def train(
                 on_chunk(c, metrics)
     finally:
         recorder.close()
-    return TrainResult(state, metrics, history, num_chunks * trainer.steps_per_chunk, chunk._cache_size())
+    return TrainResult(
+        state, metrics, history, num_chunks * trainer.steps_per_chunk, chunk._cache_size(), devices_per_run
+    )
+
+
+def _check_devices_per_run(trainer: Trainer, k) -> None:
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise ConfigError(f"devices_per_run must be an integer >= 1, got {k!r}")
+    if k == 1:
+        return
+    if trainer.shards is None:
+        raise ConfigError(
+            f"{trainer.name}: devices_per_run = {k}, but this trainer runs each run on one device only (one run "
+            "over several devices is built for the on-policy trainers: ppo and the agents on its loop); use "
+            "devices_per_run = 1, or spread runs (seeds, swept values) over devices instead"
+        )
+    if trainer.shards % k:
+        raise ConfigError(
+            f"{trainer.name}: devices_per_run = {k} does not divide num_envs = {trainer.shards}; allowed: a "
+            f"divisor of num_envs ({', '.join(str(d) for d in range(1, trainer.shards + 1) if trainer.shards % d == 0)})"
+        )
+
+
+def _check_replicas(name: str, chunk: int, divergence, run_names: list[str]) -> None:
+    """A data-parallel run's agent copies must stay equal: anything else is k agents drifting apart."""
+    if divergence is None or not np.any(divergence > 0):
+        return
+    worst = int(np.argmax(divergence))
+    raise ConfigError(
+        f"{name}: in chunk {chunk} the copies of run {run_names[worst]}'s agent on its devices differ (by "
+        f"{float(divergence[worst]):.3g}): an update or statistic is not synchronized over the run's devices (an "
+        "agent must pass its gradients through rlkit.devices.batch_mean); train it with devices_per_run = 1"
+    )

@@ -36,7 +36,7 @@ from flax import struct
 from agents.goals import base
 from envs.core import Environment, EnvSpec
 from envs.spaces import Box
-from rlkit import configs, data_sources
+from rlkit import configs, data_sources, devices
 from rlkit.agent import Agent
 from rlkit.configs import ConfigError, param
 from rlkit.distributions import BoxTanhGaussian
@@ -193,6 +193,7 @@ def make_crl(config: CRLConfig, spec: EnvSpec, name: str = "crl") -> Agent:
             return infonce_loss(pair_logits(config, sa, gr), config.logsumexp_coef)
 
         (c_loss, c_metrics), grads = jax.value_and_grad(critic_loss, has_aux=True)(state.critic)
+        grads = devices.batch_mean(grads)  # the whole batch's gradient over a run's devices
         updates, critic_opt = critic_tx.update(grads, state.critic_opt, state.critic)
         critic = optax.apply_updates(state.critic, updates)
 
@@ -206,12 +207,14 @@ def make_crl(config: CRLConfig, spec: EnvSpec, name: str = "crl") -> Agent:
             return jnp.mean(alpha * logp - energy(config, *represent(critic, s, a, g_pi))), logp
 
         (a_loss, logp), grads = jax.value_and_grad(actor_loss, has_aux=True)(state.actor)
+        grads = devices.batch_mean(grads)  # the whole batch's gradient over a run's devices
         updates, actor_opt = actor_tx.update(grads, state.actor_opt, state.actor)
         actor = optax.apply_updates(state.actor, updates)
 
         # ---- TEMPERATURE: −α (log π + target entropy), as SAC
         gap = jax.lax.stop_gradient(logp + target_entropy)
         t_loss, t_grad = jax.value_and_grad(lambda la: jnp.mean(-jnp.exp(la) * gap))(state.log_alpha)
+        t_grad = devices.batch_mean(t_grad)  # the whole batch's gradient over a run's devices
         t_updates, alpha_opt = alpha_tx.update(t_grad, state.alpha_opt, state.log_alpha)
         log_alpha = optax.apply_updates(state.log_alpha, t_updates) if config.autotune else state.log_alpha
 

@@ -61,7 +61,7 @@ from flax import struct
 
 from envs.core import EnvSpec
 from envs.spaces import Box, Discrete
-from rlkit import configs, running_stats
+from rlkit import configs, devices, running_stats
 from rlkit.buffers import DemoStore
 from rlkit.buffers.demos import sample_transitions
 from rlkit.configs import ConfigError, param
@@ -295,6 +295,7 @@ def discriminator(
                 )
 
             (_, (bce, gp, le, lp)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+            grads = devices.batch_mean(grads)  # the whole batch's gradient over a run's devices
             updates, opt = tx.update(grads, opt, params)
             m = {
                 "loss/discriminator": bce,

@@ -23,7 +23,7 @@ from flax import struct
 
 from envs.core import Environment, EnvSpec
 from envs.spaces import Box, Discrete
-from rlkit import configs
+from rlkit import configs, devices
 from rlkit import distributions as dist
 from rlkit.agent import Agent
 from rlkit.buffers.datasets import check_demos_match
@@ -129,6 +129,7 @@ def make_bc(config: BCConfig, spec: EnvSpec) -> Agent:
     def update(state: BCState, batch, key):
         """batch: ``obs [B, *obs]``, ``action [B, *action]`` (other fields ignored)."""
         grads, metrics = jax.grad(loss_fn, has_aux=True)(state.actor, batch, key)
+        grads = devices.batch_mean(grads)  # the whole batch's gradient over a run's devices
         updates, opt = tx.update(grads, state.opt, state.actor)
         return BCState(optax.apply_updates(state.actor, updates), opt), metrics
 

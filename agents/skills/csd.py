@@ -27,7 +27,7 @@ from flax import struct
 
 from agents.skills import distance, metra
 from envs.core import EnvSpec
-from rlkit import conditioning
+from rlkit import conditioning, devices
 from rlkit.configs import param
 from rlkit.networks import MLP
 from rlkit.rewards import RewardTerm
@@ -89,6 +89,7 @@ def term(config: CSDConfig, spec: EnvSpec) -> RewardTerm:
             return jnp.mean(jnp.sum(0.5 * jnp.square(z) + log_std, axis=-1))
 
         value, grads = jax.value_and_grad(nll)(state.params)
+        grads = devices.batch_mean(grads)  # the whole batch's gradient over a run's devices
         updates, opt = tx.update(grads, state.opt, state.params)
         return ModelState(optax.apply_updates(state.params, updates), opt), {"loss/model": value}
 

@@ -37,7 +37,7 @@ from flax import struct
 from agents.skills import distance
 from agents.skills.distance import SkillConfig
 from envs.core import EnvSpec
-from rlkit import conditioning, running_stats
+from rlkit import conditioning, devices, running_stats
 from rlkit.configs import param
 from rlkit.networks import MLP
 from rlkit.rewards import RewardTerm
@@ -171,6 +171,7 @@ def term(config: DADSConfig, spec: EnvSpec) -> RewardTerm:
             return -jnp.mean(log_prob(config, params, s, batch["z"], delta))
 
         value, grads = jax.value_and_grad(loss)(dyn.params)
+        grads = devices.batch_mean(grads)  # the whole batch's gradient over a run's devices
         updates, opt = tx.update(grads, dyn.opt, dyn.params)
         dyn = dyn.replace(params=optax.apply_updates(dyn.params, updates), opt=opt)
         return DADSState(dyn, key), {"loss/dynamics": value}

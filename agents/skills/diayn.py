@@ -32,7 +32,7 @@ from flax import struct
 
 from agents import sac
 from envs.core import Environment, EnvSpec
-from rlkit import conditioning
+from rlkit import conditioning, devices
 from rlkit.configs import ConfigError, param
 from rlkit.networks import MLP
 from rlkit.off_policy import make_off_policy_trainer
@@ -124,6 +124,7 @@ def discriminator(config: DIAYNConfig, spec: EnvSpec) -> RewardTerm:
             return -jnp.mean(lq), lq
 
         (value, lq), grads = jax.value_and_grad(loss, has_aux=True)(state.params)
+        grads = devices.batch_mean(grads)  # the whole batch's gradient over a run's devices
         updates, opt = tx.update(grads, state.opt, state.params)
         out = net.apply(state.params, inputs(batch))
         if d:  # how much of z's variance q's mean explains (1 = all, 0 = none)

@@ -25,7 +25,7 @@ from flax import struct
 from agents.skills import distance
 from agents.skills.distance import DistanceSkillConfig, PhiState
 from envs.core import EnvSpec
-from rlkit import conditioning
+from rlkit import conditioning, devices
 from rlkit.configs import param
 from rlkit.networks import SpectralMLP
 from rlkit.rewards import RewardTerm
@@ -91,6 +91,7 @@ def term(config: LSDConfig, spec: EnvSpec) -> RewardTerm:
             return -jnp.mean(r), (stats, jnp.linalg.norm(phi_next - phi_s, axis=-1))
 
         (value, (stats, step)), grads = jax.value_and_grad(loss, has_aux=True)(p.params)
+        grads = devices.batch_mean(grads)  # the whole batch's gradient over a run's devices
         updates, opt = tx.update(grads, p.opt, p.params)
         new = PhiState(optax.apply_updates(p.params, updates), stats, opt)
         return LSDState(new), {"loss/phi": value, "phi_step": jnp.mean(step)}

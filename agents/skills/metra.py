@@ -30,7 +30,7 @@ from flax import struct
 from agents.skills import distance
 from agents.skills.distance import DistanceSkillConfig, PhiState
 from envs.core import EnvSpec
-from rlkit import conditioning
+from rlkit import conditioning, devices
 from rlkit.configs import param
 from rlkit.networks import MLP
 from rlkit.rewards import RewardTerm
@@ -126,10 +126,13 @@ def dual_term(
             return -jnp.mean(r + lam * penalty), (r, penalty)
 
         (value, (r, penalty)), grads = jax.value_and_grad(loss, has_aux=True)(state.phi.params)
+        grads = devices.batch_mean(grads)  # the whole batch's gradient over a run's devices
         updates, opt = tx.update(grads, state.phi.opt, state.phi.params)
         phi_state = PhiState(optax.apply_updates(state.phi.params, updates), {}, opt)
         # λ's step: d/d(log λ) of log λ · mean(penalty) is mean(penalty)
-        dual_updates, dual_opt = dual_tx.update(jnp.mean(penalty), state.lambda_opt, state.log_lambda)
+        dual_updates, dual_opt = dual_tx.update(
+            devices.batch_mean(jnp.mean(penalty)), state.lambda_opt, state.log_lambda
+        )
         new = METRAState(
             phi_state, optax.apply_updates(state.log_lambda, dual_updates), dual_opt, state.extra
         )
