@@ -69,8 +69,9 @@ class RunArgs:
     """gymnasium: envs only: step the runs × num_envs sub-envs in worker processes (AsyncVectorEnv) instead of
     one after another in this process — for envs whose step is expensive (MuJoCo)"""
     devices_per_run: int = 1
-    """split each run's env batch (num_envs) over this many devices, gradients averaged across them (on-policy
-    agents: ppo and those on its loop; JAX envs); runs (seeds, swept values) fill the remaining devices"""
+    """split each run's env batch (num_envs; off-policy agents also batch_size and buffer_size) over this many
+    devices, gradients averaged across them (JAX envs; not offline agents); runs (seeds, swept values) fill the
+    remaining devices"""
 
 
 def _agents() -> dict:

@@ -32,16 +32,21 @@ over the ``batch`` axis and are the identity otherwise (so the 1-device program 
 - ``local(n)`` — a global batch size (``num_envs``) → this device's share.
 
 So one update of ``k`` devices on a batch equals one update of 1 device on the concatenated batch (tested
-``tests/test_data_parallel.py``, gradients included). ``map(..., replicated=)`` adds a ``replica_divergence``
+``tests/test_data_parallel.py``: a PPO iteration and a DQN update, gradients included). ``map(..., replicated=)`` adds a ``replica_divergence``
 metric — the largest difference of the agent's copies across devices, exactly 0 when every gradient and
 statistic is synchronized — and ``rlkit.training.train`` stops with one line when it is not, so an agent that
-forgets ``batch_mean`` is never silently trained as ``k`` drifting agents. Only trainers that declare
-``Trainer.shards`` (the on-policy ones) accept ``devices_per_run > 1``; the others are refused before compiling.
+forgets ``batch_mean`` is never silently trained as ``k`` drifting agents. Trainers declare what they split in
+``Trainer.shards``: the on-policy trainers their ``num_envs``; the off-policy ones also ``batch_size`` and
+``buffer_size`` — each device keeps a replay buffer of its own envs' transitions and samples its share of every
+batch from it (prioritized replay's importance weights are normalized by the max over the whole batch). The
+offline trainers declare nothing and are refused before compiling.
 
-Deliberately not here: one run over several *processes* (refused for now), and the off-policy trainers' data
-parallelism (a replay buffer per device and a per-device share of ``batch_size``; their agents already call
-``batch_mean``). Logs and checkpoints of a multi-process run (``rlkit.training.train`` refuses ``log_dir`` there
-for now).
+With several processes a run's devices may sit in different processes (2 processes, one device each,
+``devices_per_run = 2``: every run over both; tested ``tests/test_multiprocess.py``) — then every device must be
+used, so ``devices_per_run`` must divide the device count and the runs the groups.
+
+Deliberately not here: logs and checkpoints of a multi-process run (``rlkit.training.train`` refuses ``log_dir``
+there for now).
 """
 
 from __future__ import annotations
@@ -128,11 +133,14 @@ class RunsPlacement:
         them (``ValueError``, one line, when ``k`` devices are not there)."""
         n = min(jax.device_count(), max_devices or jax.device_count())
         if devices_per_run > 1:
-            if jax.process_count() > 1:
-                raise ValueError(
-                    f"devices_per_run = {devices_per_run} with {jax.process_count()} processes: one run over "
-                    "several devices works within one process only for now; use devices_per_run = 1"
-                )
+            if jax.process_count() > 1:  # every process must hold a part of the mesh: all devices in use
+                n = jax.device_count()
+                if n % devices_per_run or num_runs % (n // devices_per_run):
+                    raise ValueError(
+                        f"devices_per_run = {devices_per_run} with {jax.process_count()} processes: all "
+                        f"{n} devices must be used, so devices_per_run must divide {n} and the {num_runs} runs "
+                        f"must divide evenly over the {n} / devices_per_run groups of devices"
+                    )
             if devices_per_run > n:
                 raise ValueError(
                     f"devices_per_run = {devices_per_run}, but {n} device(s) can be used "

@@ -38,7 +38,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from envs.core import Environment, EnvSpec
-from rlkit import data_sources
+from rlkit import data_sources, devices
 from rlkit.agent import Agent
 from rlkit.buffers import make_replay_buffer
 from rlkit.configs import ConfigError, param
@@ -232,8 +232,9 @@ class TermScale:
 
     def update(self, targets: jax.Array, rate) -> TermScale:
         """Fold in a batch of targets ``[B, K]``."""
-        mean = (1 - rate) * self.mean + rate * jnp.mean(targets, axis=0)
-        second = (1 - rate) * self.second + rate * jnp.mean(targets**2, axis=0)
+        # over the whole batch when it is split over a run's devices
+        mean = (1 - rate) * self.mean + rate * devices.batch_mean(jnp.mean(targets, axis=0))
+        second = (1 - rate) * self.second + rate * devices.batch_mean(jnp.mean(targets**2, axis=0))
         return TermScale(mean, second, self.count + 1)
 
     def stats(self, rate, floor) -> tuple[jax.Array, jax.Array]:
@@ -409,13 +410,23 @@ def make_off_policy_trainer(
     params = env.default_params if params is None else params
     extra_specs = rollout_extras(env, params, extras)
     check_sampling(config)
-    buffer = make_replay_buffer(
-        example_transition(spec, extra_specs),
-        capacity=config.buffer_size,
-        num_envs=num_envs,
-        sampling=config.sampling,
-    )
-    sample = (data or data_sources.online())(buffer)
+    pieces: dict[int, tuple] = {}
+
+    def replay() -> tuple[Any, Callable]:
+        """``(buffer, sample)`` of this device: one run over k devices keeps a buffer of ``buffer_size / k``
+        transitions of its ``num_envs / k`` envs on each (built when first traced for that k)."""
+        k = devices.batch_devices()
+        if k not in pieces:
+            buffer = make_replay_buffer(
+                example_transition(spec, extra_specs),
+                capacity=config.buffer_size // k,
+                num_envs=num_envs // k,
+                sampling=config.sampling,
+            )
+            pieces[k] = (buffer, (data or data_sources.online())(buffer))
+        return pieces[k]
+
+    replay()  # the 1-device pieces: a data source's errors surface here, before anything is traced
     batch_size, updates_per_step = config.batch_size, config.updates_per_step
     learning_starts, train_frequency = config.learning_starts, config.train_frequency
     if chunk_steps % train_frequency:
@@ -427,22 +438,27 @@ def make_off_policy_trainer(
     def init(cfg, key) -> OffPolicyState:
         agent, env = make_agent(cfg, spec), build(cfg)
         key, agent_key, env_key = jax.random.split(key, 3)
-        obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(env_key, num_envs), params)
+        # one run over several devices: the same agent on each, its own envs, buffer and randomness
+        key, env_key = devices.shard_key(key), devices.shard_key(env_key)
+        obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(
+            jax.random.split(env_key, devices.local(num_envs)), params
+        )
         return OffPolicyState(
-            key, obs, env_state, agent.init(agent_key), buffer.init(), jnp.zeros((), jnp.int32)
+            key, obs, env_state, agent.init(agent_key), replay()[0].init(), jnp.zeros((), jnp.int32)
         )
 
     def env_step(cfg, agent: Agent, env: Environment, state: OffPolicyState, _):
         """Act, step every env, add the transition; returns the key the update phase may use."""
         key, act_key, rand_key, step_key, update_key = jax.random.split(state.key, 5)
+        n = devices.local(num_envs)
         policy_actions = jax.vmap(agent.act, in_axes=(None, 0, 0, None))(
-            state.agent_state, state.obs, jax.random.split(act_key, num_envs), "explore"
+            state.agent_state, state.obs, jax.random.split(act_key, n), "explore"
         )
-        random_actions = jax.vmap(spec.action_space.sample)(jax.random.split(rand_key, num_envs))
+        random_actions = jax.vmap(spec.action_space.sample)(jax.random.split(rand_key, n))
         warmup = state.env_steps < learning_starts
         actions = jnp.where(warmup, random_actions, policy_actions)
         obs, env_state, reward, terminated, truncated, info = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
-            jax.random.split(step_key, num_envs), state.env_state, actions, params
+            jax.random.split(step_key, n), state.env_state, actions, params
         )
         transition = {
             "obs": state.obs,
@@ -452,8 +468,8 @@ def make_off_policy_trainer(
             "terminated": terminated,
             "truncated": truncated,
         } | {name: info[name] for name in extra_specs}
-        buffer_state = buffer.add(state.buffer_state, transition)
-        env_steps = state.env_steps + num_envs
+        buffer_state = replay()[0].add(state.buffer_state, transition)
+        env_steps = state.env_steps + num_envs  # the run's, over all its devices
         new = OffPolicyState(key, obs, env_state, state.agent_state, buffer_state, env_steps)
         return new, (episode_metrics(info["episode_done"], info, spec.reward_names), update_key)
 
@@ -467,13 +483,14 @@ def make_off_policy_trainer(
             )
             sums, update_key = jax.tree.map(lambda x: jnp.sum(x, axis=0), sums), keys[-1]
         buffer_state, env_steps = state.buffer_state, state.env_steps
+        buffer, sample = replay()
 
         # The buffer rides in the inner scan's carry rather than being closed over: XLA copies a large
         # loop-invariant operand into a nested while loop (measured: a 40 MB copy per env step at 1M capacity).
         def one_update(carry, k):
             agent_state, buffer_state = carry
             sample_key, learn_key = jax.random.split(k)
-            buffer_state, batch = sample(cfg, buffer_state, sample_key, batch_size, env_steps)
+            buffer_state, batch = sample(cfg, buffer_state, sample_key, devices.local(batch_size), env_steps)
             agent_state, metrics = agent.update(agent_state, batch, learn_key)
             buffer_state, metrics = data_sources.feedback(
                 cfg, buffer, buffer_state, batch, metrics, agent.name
@@ -497,7 +514,8 @@ def make_off_policy_trainer(
         state, (sums, updates, learning) = jax.lax.scan(
             lambda s, x: one_period(cfg, agent, env, s, x), state, None, length=chunk_steps // train_frequency
         )
-        metrics = finish_episode_metrics(jax.tree.map(lambda x: jnp.sum(x, axis=0), sums), spec.reward_names)
+        sums = devices.batch_sum(jax.tree.map(lambda x: jnp.sum(x, axis=0), sums))  # episodes of all devices
+        metrics = finish_episode_metrics(sums, spec.reward_names)
         # update metrics: means over the chunk's learning steps (NaN before learning starts); a non-finite loss
         # on a learning step is counted, never averaged away, so the driver stops the run with a clear error
         n_learning = jnp.sum(learning)
@@ -513,6 +531,17 @@ def make_off_policy_trainer(
         return state, metrics
 
     def evaluate(cfg, state: OffPolicyState, key):
+        key = devices.shard_key(key)  # one run over k devices: k × the episodes, averaged
         return evaluate_policy(build_eval(cfg), make_agent(cfg, spec), state.agent_state, key, params=params)
 
-    return Trainer(name, init, run_chunk, num_envs * chunk_steps, evaluate, spec=spec)
+    shards = {"num_envs": num_envs, "batch_size": batch_size, "buffer_size": config.buffer_size}
+    return Trainer(
+        name,
+        init,
+        run_chunk,
+        num_envs * chunk_steps,
+        evaluate,
+        spec=spec,
+        shards=shards,
+        replicated=lambda s: s.agent_state,
+    )

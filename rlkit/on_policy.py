@@ -519,6 +519,6 @@ def make_on_policy_trainer(
         config.iterations_per_chunk * learner.steps_per_iteration,
         evaluate,
         spec=spec,
-        shards=num_envs,
+        shards={"num_envs": num_envs},
         replicated=lambda s: (s.agent_state, s.obs_stats, s.return_stats),
     )

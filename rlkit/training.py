@@ -73,9 +73,10 @@ class Trainer:
     #: the most env steps one run can take (None: no limit), e.g. DAgger's dataset, which must never overwrite;
     #: ``train`` refuses a longer ``total_steps`` before compiling
     max_steps: int | None = None
-    #: one run can be split over devices (``train(devices_per_run=k)``, ``rlkit.devices``): its env batch
-    #: (``num_envs``), which ``k`` must divide; None: the trainer runs each run on one device only
-    shards: int | None = None
+    #: one run can be split over devices (``train(devices_per_run=k)``, ``rlkit.devices``): the config's batch
+    #: sizes each device takes a ``1/k`` share of (``{"num_envs": 16, "batch_size": 256, ...}``), which ``k``
+    #: must divide; None: the trainer runs each run on one device only
+    shards: dict[str, int] | None = None
     #: state → the part every device of a run must hold identically (the agent, its normalizers), checked after
     #: every chunk of a data-parallel run
     replicated: Callable[[Any], Any] | None = None
@@ -586,14 +587,20 @@ def _check_devices_per_run(trainer: Trainer, k) -> None:
     if trainer.shards is None:
         raise ConfigError(
             f"{trainer.name}: devices_per_run = {k}, but this trainer runs each run on one device only (one run "
-            "over several devices is built for the on-policy trainers: ppo and the agents on its loop); use "
+            "over several devices is built for the on-device on-policy and off-policy trainers); use "
             "devices_per_run = 1, or spread runs (seeds, swept values) over devices instead"
         )
-    if trainer.shards % k:
-        raise ConfigError(
-            f"{trainer.name}: devices_per_run = {k} does not divide num_envs = {trainer.shards}; allowed: a "
-            f"divisor of num_envs ({', '.join(str(d) for d in range(1, trainer.shards + 1) if trainer.shards % d == 0)})"
-        )
+    for name, size in trainer.shards.items():
+        if size % k:
+            common = [
+                d
+                for d in range(1, max(trainer.shards.values()) + 1)
+                if not any(v % d for v in trainer.shards.values())
+            ]
+            raise ConfigError(
+                f"{trainer.name}: devices_per_run = {k} does not divide {name} = {size} (each device takes "
+                f"{', '.join(trainer.shards)} / devices_per_run); allowed: {', '.join(map(str, common))}"
+            )
 
 
 def _check_replicas(name: str, chunk: int, divergence, run_names: list[str]) -> None:

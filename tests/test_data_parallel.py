@@ -1,5 +1,6 @@
 """One run over several devices (``train(devices_per_run=k)``, ``rlkit.devices``): N devices against 1."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -87,7 +88,8 @@ def _ppo():
     [
         (
             4,
-            r"^ppo: devices_per_run = 4 does not divide num_envs = 6; allowed: a divisor of num_envs \(1, 2, 3, 6\)$",
+            r"^ppo: devices_per_run = 4 does not divide num_envs = 6 \(each device takes num_envs / devices_per_run\); "
+            r"allowed: 1, 2, 3, 6$",
         ),
         (0, r"^devices_per_run must be an integer >= 1, got 0$"),
         (2.0, r"^devices_per_run must be an integer >= 1, got 2.0$"),
@@ -106,14 +108,25 @@ def test_bad_devices_per_run_is_one_line_before_compiling(k, message, tmp_path):
 
 
 def test_a_trainer_that_cannot_split_a_run_is_refused():
+    trainer, runs = _ppo()
+    offline_like = dataclasses.replace(trainer, name="bc", shards=None)  # e.g. rlkit.offline's trainers
+    with pytest.raises(
+        ConfigError, match=r"^bc: devices_per_run = 2, but this trainer runs each run on one device"
+    ):
+        train(offline_like, runs, total_steps=48, devices_per_run=2)
+
+
+def test_an_off_policy_batch_that_does_not_split_is_refused_naming_the_field():
     config = sac.SACConfig(
-        hidden_sizes=(8,), learning_starts=10, buffer_size=100, chunk_steps=10, batch_size=8
+        hidden_sizes=(8,), num_envs=2, learning_starts=10, buffer_size=100, chunk_steps=10, batch_size=6
     )
     trainer = sac.make_trainer(config, envs.make("pendulum"))
     with pytest.raises(
-        ConfigError, match=r"^sac: devices_per_run = 2, but this trainer runs each run on one device"
+        ConfigError,
+        match=r"^sac: devices_per_run = 4 does not divide num_envs = 2 \(each device takes num_envs, batch_size, "
+        r"buffer_size / devices_per_run\); allowed: 1, 2$",
     ):
-        train(trainer, make_runs(config, seeds=1), total_steps=10, devices_per_run=2)
+        train(trainer, make_runs(config, seeds=1), total_steps=10, devices_per_run=4)
 
 
 def test_rlkit_train_refuses_devices_per_run_on_a_gymnasium_env(tmp_path):

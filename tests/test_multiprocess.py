@@ -1,6 +1,7 @@
 """Multi-process JAX (issue 15): the same sweep through ``jax.distributed`` on 2 processes (loopback, one CPU
 device each, the runs axis split over both) gives the 1-process numbers — every chunk's metrics and every run's
-final parameters — up to the float rounding of a differently partitioned XLA program."""
+final parameters — up to the float rounding of a differently partitioned XLA program. Also one run over the
+devices of both processes (``devices_per_run = 2``) against the same on 2 devices of one process."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from tests.helpers.ports import free_port
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _run(num_processes: int, out: Path) -> None:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), XLA_FLAGS="", JAX_PLATFORMS="cpu")
+def _run(num_processes: int, out: Path, devices_per_run: int = 1, forced_devices: int = 1) -> None:
+    xla = f"--xla_force_host_platform_device_count={forced_devices}" if forced_devices > 1 else ""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), XLA_FLAGS=xla, JAX_PLATFORMS="cpu")
     port = free_port()
     procs = [
         subprocess.Popen(
@@ -29,6 +31,7 @@ def _run(num_processes: int, out: Path) -> None:
                 str(i),
                 str(port),
                 str(out),
+                str(devices_per_run),
             ],
             cwd=ROOT,
             env=env,
@@ -60,3 +63,22 @@ def test_two_processes_give_the_one_process_numbers(tmp_path):
     for k in metrics:
         np.testing.assert_allclose(two[k], one[k], rtol=1e-3, atol=1e-2, err_msg=k)
     assert np.ptp(one["chunk3/eval_return"]) > 0  # the four runs really differ
+
+
+def test_one_run_over_devices_of_two_processes_gives_the_one_process_numbers(tmp_path):
+    # each run's envs, replay buffer and batch split over 2 devices: one per process, or 2 forced in one process
+    _run(1, tmp_path / "one.npz", devices_per_run=2, forced_devices=2)
+    _run(2, tmp_path / "two.npz", devices_per_run=2)
+    one, two = np.load(tmp_path / "one.npz"), np.load(tmp_path / "two.npz")
+    assert list(two["devices"]) == [2, 2, 2] and list(one["devices"]) == [2, 2, 1]
+    params = [k for k in one.files if k.startswith("param_")]
+    assert params and sorted(params) == sorted(k for k in two.files if k.startswith("param_"))
+    for k in params:
+        assert one[k].shape[:2] == (4, 2)  # 4 runs × a copy per device
+        np.testing.assert_allclose(two[k], one[k], atol=1e-4, err_msg=k)
+        np.testing.assert_array_equal(two[k][:, 0], two[k][:, 1])  # the copies on the two processes are equal
+    metrics = [k for k in one.files if k.startswith("chunk")]
+    assert "chunk1/eval_return" in metrics
+    for k in metrics:
+        np.testing.assert_allclose(two[k], one[k], rtol=1e-3, atol=1e-2, err_msg=k)
+    assert np.ptp(one["chunk1/eval_return"]) > 0

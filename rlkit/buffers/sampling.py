@@ -107,6 +107,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from rlkit import devices
+
 MODES = ("uniform", "rr", "per", "rr-m")
 PRIORITY_EPS = 1e-6  # stored priority (|δ| + eps)^α: a zero TD error keeps a slot drawable
 OVERSAMPLED_SCALE = 1e-8  # RR-M: the factor on an oversampled slot's priority in the second tree
@@ -518,11 +520,15 @@ def _sample_tree(geo: _Geometry, tree: jax.Array, key: jax.Array, batch_size: in
 
 
 def _is_weights(geo: _Geometry, tree: jax.Array, slots: jax.Array, n_valid: jax.Array, beta) -> jax.Array:
-    """``(N_valid · P(i))^(−β) / max_j (N_valid · P(j))^(−β)`` over the batch, in log space."""
+    """``(N_valid · P(i))^(−β) / max_j (N_valid · P(j))^(−β)`` over the batch, in log space (the max over the
+    whole batch when it is split over a run's devices, each with its own buffer: ``rlkit.devices``)."""
     total = tree[1]
     prob = tree[geo.leaves + slots] / total
     log_w = -jnp.asarray(beta, jnp.float32) * jnp.log(n_valid.astype(jnp.float32) * prob)
-    w = jnp.exp(log_w - jnp.max(log_w))
+    top = jnp.max(log_w)
+    if devices.batch_axis() is not None:
+        top = jax.lax.pmax(top, devices.batch_axis())
+    w = jnp.exp(log_w - top)
     return jnp.where((n_valid > 0) & (total > 0), w, 1.0).astype(jnp.float32)
 
 

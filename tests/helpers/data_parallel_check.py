@@ -5,8 +5,9 @@ Part 1 — one PPO iteration (``OnPolicyLearner.learn``: reward normalization, G
 gradient step) on one trajectory of 8 envs, on 1 device and split by envs over 2 and 4 devices: the largest
 differences of the new parameters, of Adam's moments (its first moment is 0.1 × the clipped gradient: the
 gradients themselves), of the return statistics and of the losses.
-Part 2 — ``train(devices_per_run=k)`` of PPO on cartpole for k = 1, 2, 4: the episode returns of the first and
-last chunks and the env steps counted; in TMP_DIR, a run resumed with another devices_per_run and with the same;
+Part 1b — one DQN update (the off-policy loop's agent) on a batch of 16, likewise.
+Part 2 — ``train(devices_per_run=k)`` of PPO on cartpole for k = 1, 2, 4 and of SAC on pendulum (a replay buffer
+per device) for k = 1, 2: the returns of the first and last chunks and the env steps counted; in TMP_DIR, a run resumed with another devices_per_run and with the same;
 and (``--unsynced``) what happens when the agent does not synchronize
 its gradients. Prints one JSON line."""
 
@@ -18,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import envs
-from agents import ppo
+from agents import dqn, ppo, sac
 from rlkit import devices, on_policy
 from rlkit.configs import ConfigError
 from rlkit.devices import RunsPlacement
@@ -110,6 +111,48 @@ for k in (2, 4):
         abs(float(k_metrics[m][0]) - float(one_metrics[m])) for m in ("loss/policy", "loss/value")
     )
     result[f"{k}/devices_used"] = used
+# part 1b — one DQN update (the off-policy loop's) on a batch of 16, on 1 device and split over 2 and 4
+dqn_config = dqn.DQNConfig(hidden_sizes=(16,), batch_size=16, buffer_size=64, num_envs=4)
+dqn_cfg = jax.tree.map(lambda x: x[0], make_runs(dqn_config, seeds=1).config)
+dqn_agent = dqn.make_dqn(dqn_cfg, spec)
+bk = jax.random.split(jax.random.key(3), 4)
+dqn_batch = {
+    "obs": jax.random.normal(bk[0], (16, 4)),
+    "action": jax.random.randint(bk[1], (16,), 0, 2),
+    "reward": jax.random.normal(bk[2], (16,)),
+    "next_obs": jax.random.normal(bk[3], (16, 4)),
+    "terminated": jnp.arange(16) % 5 == 0,
+}
+dqn_state = dqn_agent.init(jax.random.key(4))
+
+
+def dqn_update(cfg, s, batch):
+    return dqn.make_dqn(cfg, spec).update(s, batch, jax.random.key(5))
+
+
+one_dqn, _ = jax.jit(dqn_update)(dqn_cfg, dqn_state, dqn_batch)
+for k in (2, 4):
+    placement = RunsPlacement.for_runs(1, devices_per_run=k)
+    s = jax.tree.map(lambda x, k=k: jnp.broadcast_to(x, (1, k) + x.shape), dqn_state)
+    b = jax.tree.map(lambda x, k=k: x.reshape((1, k, -1) + x.shape[1:]), dqn_batch)
+    program = jax.jit(placement.map(dqn_update, (False, True, True), (True, False)))
+    out = jax.device_get(
+        program(
+            placement.put(make_runs(dqn_config, seeds=1).config),
+            placement.put(s, per_device=True),
+            placement.put(b, per_device=True),
+        )[0]
+    )
+    for i in range(k):
+        copy = jax.tree.map(lambda x, i=i: x[0, i], out)
+        result[f"dqn{k}/grad"] = max(
+            result.get(f"dqn{k}/grad", 0),
+            gap(copy.opt.inner_state[1][0].mu, one_dqn.opt.inner_state[1][0].mu) / 0.1,
+        )
+        result[f"dqn{k}/params"] = max(result.get(f"dqn{k}/params", 0), gap(copy.params, one_dqn.params))
+result["dqn_grad_scale"] = (
+    float(max(np.max(np.abs(x)) for x in jax.tree.leaves(one_dqn.opt.inner_state[1][0].mu))) / 0.1
+)
 result["grad_scale"] = (
     float(
         max(np.max(np.abs(x)) for x in jax.tree.leaves(one_state.agent_state.opt_state.inner_state[1][0].mu))
@@ -129,6 +172,30 @@ for k in (1, 2, 4):
     result[f"train{k}/last"] = float(np.mean(done.history[-1]["episode_return"]))
     result[f"train{k}/env_steps"] = int(np.asarray(done.metrics["env_steps"])[0])
     result[f"train{k}/state_shape"] = list(np.shape(done.state.obs))
+
+# part 2b — SAC on pendulum, its replay buffer and batch split over the devices
+sac_config = sac.SACConfig(
+    hidden_sizes=(64, 64),
+    num_envs=4,
+    batch_size=128,
+    buffer_size=8000,
+    learning_starts=1000,
+    chunk_steps=250,
+    updates_per_step=4,
+)
+sac_trainer = sac.make_trainer(sac_config, envs.make("pendulum"))
+for k in (1, 2):
+    done = train(
+        sac_trainer,
+        make_runs(sac_config, seeds=1),
+        total_steps=8000,
+        devices_per_run=k,
+        console=False,
+        eval_every=8,
+    )
+    result[f"sac{k}/first"] = float(np.mean(done.history[0]["episode_return"]))  # random actions (warm-up)
+    result[f"sac{k}/last_eval"] = float(np.mean(done.history[-1]["eval_return"]))
+    result[f"sac{k}/env_steps"] = int(np.asarray(done.metrics["env_steps"])[0])
 
 if len(sys.argv) > 1:  # a run directory: resuming with another devices_per_run is refused before compiling
     log_dir = f"{sys.argv[1]}/run"
