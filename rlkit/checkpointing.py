@@ -300,6 +300,10 @@ class Checkpointer:
         self._manager.reload()
         return dest
 
+    def reload(self) -> None:
+        """Re-read the step directories (after another process moved one)."""
+        self._manager.reload()
+
     def close(self) -> None:
         self._manager.wait_until_finished()
         self._manager.close()

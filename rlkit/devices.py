@@ -45,8 +45,11 @@ With several processes a run's devices may sit in different processes (2 process
 ``devices_per_run = 2``: every run over both; tested ``tests/test_multiprocess.py``) — then every device must be
 used, so ``devices_per_run`` must divide the device count and the runs the groups.
 
-Deliberately not here: logs and checkpoints of a multi-process run (``rlkit.training.train`` refuses ``log_dir``
-there for now).
+Logs and checkpoints of a multi-process run are ``rlkit.training``'s: every process checks the run directory and
+checkpoints its own shards (orbax), only process 0 writes ``config.json``, logs and notices.
+
+Deliberately not here: launching the processes (``jax.distributed.initialize`` and the cluster's launcher:
+SLURM, ``mpirun``, or ``rlkit sweep``'s engines for independent trials).
 """
 
 from __future__ import annotations

@@ -33,6 +33,12 @@ whenever the files alone decide it, and always before anything is written):
   aside in ``damaged_checkpoints/`` and the next older one is used, saying so; if none restores, one error.
   A resume prints the step it resumed from.
 
+Several processes (``jax.distributed``) train one ``train`` call together: each checks the run directory the same
+way (a barrier after the checks, before anyone writes), each saves and restores its own shards of a checkpoint
+(orbax coordinates them), and only process 0 writes ``config.json``, the logs and the notices, drops log rows on
+resume and sets damaged checkpoints aside (a barrier, then the others re-read the directory). The run directory
+must be on a file system every process sees.
+
 Deliberately not here: what happens inside a chunk (``rlkit.off_policy``, ``rlkit.on_policy``, the host loop for
 Gymnasium envs in ``rlkit.host_loop``); merging two runs' logs, or resuming with a changed agent config (a new
 run, in another ``log_dir``, is the way to change those).
@@ -237,6 +243,9 @@ class RunRecorder:
         self.mutable, self.stream = tuple(mutable), stream
         self.logger = self.checkpointer = None
         self.notices: list[str] = []
+        # several processes (jax.distributed): all check and checkpoint (orbax writes each process's shards),
+        # only process 0 writes config.json, logs and notices, drops logs or moves damaged checkpoints
+        self.primary = jax.process_index() == 0
         self._steps: list[int] = []  # checkpoints to try on resume, newest first
         self._configs: dict[int, dict] = {}
         self._unreadable: dict[int, str] = {}
@@ -351,6 +360,8 @@ class RunRecorder:
     def say(self, line: str) -> None:
         """Print one notice line (see the class docstring) and keep it in ``notices``."""
         self.notices.append(line)
+        if not self.primary:
+            return
         stream = self.stream or sys.stdout
         stream.write(line + "\n")
         stream.flush()
@@ -395,11 +406,15 @@ class RunRecorder:
                 f"step {chosen}, where its checkpoint is; pass total_steps >= {chosen}"
             )
         for bad in sorted((s for s in self._unreadable if s > chosen), reverse=True):
-            dest = self.checkpointer.set_aside(bad, self.log_dir / "damaged_checkpoints")
-            self.say(
-                f"checkpoint {bad} of {self.log_dir} cannot be restored ({self._unreadable[bad]}); "
-                f"moved it to {dest}"
-            )
+            if self.primary:
+                dest = self.checkpointer.set_aside(bad, self.log_dir / "damaged_checkpoints")
+                self.say(
+                    f"checkpoint {bad} of {self.log_dir} cannot be restored ({self._unreadable[bad]}); "
+                    f"moved it to {dest}"
+                )
+        if jax.process_count() > 1 and any(s > chosen for s in self._unreadable):
+            sync_processes("rlkit: damaged checkpoints set aside")
+            self.checkpointer.reload()
         newest = " — the newest one that restores" if any(s > chosen for s in self._unreadable) else ""
         self.say(f"resuming {self.log_dir} from step {chosen} (checkpoint {chosen} of {budget}){newest}")
         self._applied(saved, chosen, changes)
@@ -423,6 +438,8 @@ class RunRecorder:
         self.record = {**self.record, "resumes": [*history, entry]}
 
     def _drop_logs_after(self, step: int) -> None:
+        if not self.primary:
+            return
         for name in self.run_names:  # rows the interrupted process logged after its last checkpoint
             truncate_jsonl(self.log_dir / name / "metrics.jsonl", step)
             truncate_tensorboard(self.log_dir / name, step)
@@ -432,9 +449,12 @@ class RunRecorder:
         if self._started or self.log_dir is None:
             return
         self._started = True
+        if not self.primary:  # process 0 writes; every process checkpoints its shards
+            sync_processes("rlkit: run directory written")
+            if self.checkpointer is None:
+                self.checkpointer = Checkpointer(self.log_dir / "checkpoints", max_to_keep=self.keep)
+            return
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        if self.checkpointer is None:
-            self.checkpointer = Checkpointer(self.log_dir / "checkpoints", max_to_keep=self.keep)
         text = json.dumps(self.record, indent=2, default=str)
         tmp = self.log_dir / ".config.json.tmp"
         tmp.write_text(text)
@@ -446,6 +466,9 @@ class RunRecorder:
             console=self.console,
             stream=self.stream,
         )
+        sync_processes("rlkit: run directory written")
+        if self.checkpointer is None:
+            self.checkpointer = Checkpointer(self.log_dir / "checkpoints", max_to_keep=self.keep)
 
     # -- between chunks -------------------------------------------------------------------------------------------
 
@@ -510,12 +533,6 @@ def train(
             "on a Gymnasium env's spec: evaluate the trained agent with rlkit.host_loop.evaluate_host); "
             "use eval_every = 0"
         )
-    if log_dir is not None and jax.process_count() > 1:
-        raise ConfigError(
-            f"{trainer.name}: log_dir={str(log_dir)!r} with {jax.process_count()} processes: a multi-process run "
-            "writes no logs or checkpoints yet (every process would write the same files); use log_dir=None "
-            "and save what you need from process 0"
-        )
     # first: a run directory that cannot be used is refused before anything compiles
     recorder = RunRecorder.for_runs(
         log_dir,
@@ -531,6 +548,7 @@ def train(
         console=console,
         headline=trainer.headline,
     )
+    sync_processes("rlkit: run directory checked")  # by every process, before any writes to it
     try:
         try:
             placement = RunsPlacement.for_runs(len(runs), max_devices, devices_per_run)
@@ -577,6 +595,14 @@ def train(
     return TrainResult(
         state, metrics, history, num_chunks * trainer.steps_per_chunk, chunk._cache_size(), devices_per_run
     )
+
+
+def sync_processes(name: str) -> None:
+    """A barrier over every process of a ``jax.distributed`` run (nothing with one process)."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
 
 
 def _check_devices_per_run(trainer: Trainer, k) -> None:

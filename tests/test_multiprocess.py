@@ -11,13 +11,16 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tests.helpers.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _run(num_processes: int, out: Path, devices_per_run: int = 1, forced_devices: int = 1) -> None:
+def _run(
+    num_processes: int, out: Path, devices_per_run: int = 1, forced_devices: int = 1, logs: tuple = ()
+) -> list[str]:
     xla = f"--xla_force_host_platform_device_count={forced_devices}" if forced_devices > 1 else ""
     env = dict(os.environ, PYTHONPATH=str(ROOT), XLA_FLAGS=xla, JAX_PLATFORMS="cpu")
     port = free_port()
@@ -32,6 +35,7 @@ def _run(num_processes: int, out: Path, devices_per_run: int = 1, forced_devices
                 str(port),
                 str(out),
                 str(devices_per_run),
+                *map(str, logs),
             ],
             cwd=ROOT,
             env=env,
@@ -41,15 +45,25 @@ def _run(num_processes: int, out: Path, devices_per_run: int = 1, forced_devices
         )  # fmt: skip
         for i in range(num_processes)
     ]
+    outputs = []
     for p in procs:
         stdout, stderr = p.communicate(timeout=600)
         assert p.returncode == 0, stderr[-3000:]
+        outputs.append(stdout)
+    return outputs
 
 
-def test_two_processes_give_the_one_process_numbers(tmp_path):
-    _run(1, tmp_path / "one.npz")
+@pytest.fixture(scope="module")
+def one_process(tmp_path_factory):
+    """The reference: the sweep in one process, 400 steps in one go, no logs."""
+    out = tmp_path_factory.mktemp("one") / "one.npz"
+    _run(1, out)
+    return np.load(out)
+
+
+def test_two_processes_give_the_one_process_numbers(tmp_path, one_process):
     _run(2, tmp_path / "two.npz")
-    one, two = np.load(tmp_path / "one.npz"), np.load(tmp_path / "two.npz")
+    one, two = one_process, np.load(tmp_path / "two.npz")
     assert list(two["devices"]) == [2, 2, 2]  # 2 devices over 2 processes, the mesh on both
     assert int(two["local_runs"][0]) == 1  # process 0 held one of the two shards (2 of the 4 runs)
     assert list(one["devices"]) == [1, 1, 1]
@@ -82,3 +96,24 @@ def test_one_run_over_devices_of_two_processes_gives_the_one_process_numbers(tmp
     for k in metrics:
         np.testing.assert_allclose(two[k], one[k], rtol=1e-3, atol=1e-2, err_msg=k)
     assert np.ptp(one["chunk1/eval_return"]) > 0
+
+
+def test_two_processes_log_once_checkpoint_and_resume_to_the_one_process_numbers(tmp_path, one_process):
+    import json
+
+    run_dir = tmp_path / "run"
+    _run(2, tmp_path / "first.npz", 1, 1, (run_dir, 200))  # 2 processes: the first 200 steps, then stopped
+    steps = sorted(int(p.name) for p in (run_dir / "checkpoints").iterdir() if p.name.isdigit())
+    assert steps == [100, 200]
+    outputs = _run(2, tmp_path / "two.npz", 1, 1, (run_dir, 400))  # re-launched: resumes from step 200
+    assert "resuming" in outputs[0] and "resuming" not in outputs[1]  # the notice is printed once
+    one, two = one_process, np.load(tmp_path / "two.npz")
+    for k in (k for k in one.files if k.startswith("param_")):
+        np.testing.assert_allclose(two[k], one[k], atol=1e-4, err_msg=k)
+    logs = sorted(run_dir.glob("**/metrics.jsonl"))
+    assert len(logs) == 4  # one per run
+    for log in logs:
+        rows = [json.loads(line) for line in log.read_text().splitlines()]
+        assert [r["step"] for r in rows] == [100, 200, 300, 400], log  # each chunk logged once, by process 0
+    record = json.loads((run_dir / "config.json").read_text())
+    assert [r["step"] for r in record["resumes"]] == [200]

@@ -1,12 +1,14 @@
 """One process of a ``jax.distributed`` run on loopback (``tests/test_multiprocess.py``):
 
-    python -m tests.helpers.multiprocess_worker NUM_PROCESSES PROCESS_ID PORT OUT.npz [DEVICES_PER_RUN]
+    python -m tests.helpers.multiprocess_worker NUM_PROCESSES PROCESS_ID PORT OUT.npz [DEVICES_PER_RUN [LOG_DIR
+    TOTAL_STEPS]]
 
 trains the same 4-run SAC sweep as ``devices_check`` (2 seeds × 2 learning rates) through ``rlkit.training.train``
 — with 2 processes the runs axis spans both processes' CPU devices — and process 0 writes every chunk's metrics
 and the final parameters of all runs (gathered from both processes) to OUT.npz. With 1 process it is the
 reference run, no ``jax.distributed`` at all. DEVICES_PER_RUN = 2: each run's envs, replay buffer and batch
-over 2 devices — with 2 processes, one device of each (the reference: 1 process with 2 forced CPU devices)."""
+over 2 devices — with 2 processes, one device of each (the reference: 1 process with 2 forced CPU devices).
+LOG_DIR and TOTAL_STEPS: logs and checkpoints there, resuming when TOTAL_STEPS > 200 (the first half)."""
 
 import sys
 
@@ -14,6 +16,8 @@ import jax
 
 num_processes, process_id, port, out = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 devices_per_run = int(sys.argv[5]) if len(sys.argv) > 5 else 1
+log_dir = sys.argv[6] if len(sys.argv) > 6 else None
+total_steps = int(sys.argv[7]) if len(sys.argv) > 7 else 400
 if num_processes > 1:
     jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU collectives across processes
     jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=num_processes, process_id=process_id)
@@ -36,7 +40,17 @@ config = sac.SACConfig(
 )
 trainer = sac.make_trainer(config, envs.make("pendulum"))
 runs = make_runs(config, seeds=2, sweep={"q_lr": [1e-3, 3e-4]})
-result = train(trainer, runs, total_steps=400, eval_every=2, console=False, devices_per_run=devices_per_run)
+result = train(
+    trainer,
+    runs,
+    total_steps=total_steps,
+    eval_every=2,
+    console=False,
+    devices_per_run=devices_per_run,
+    log_dir=log_dir,
+    checkpoint_every=1,
+    resume=log_dir is not None and total_steps > 200,  # the second half of a run stopped at step 200
+)
 placement = RunsPlacement.for_runs(len(runs), devices_per_run=devices_per_run)
 params = placement.fetch(result.state.agent_state)
 if process_id == 0:
