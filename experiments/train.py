@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -68,6 +69,11 @@ class RunArgs:
     async_envs: bool = False
     """gymnasium: envs only: step the runs × num_envs sub-envs in worker processes (AsyncVectorEnv) instead of
     one after another in this process — for envs whose step is expensive (MuJoCo)"""
+    distributed: str = ""
+    """several processes train together (jax.distributed; multi-host): "auto" lets jax.distributed.initialize
+    detect the cluster (SLURM, Open MPI, Cloud TPU), or HOST:PORT,NUM_PROCESSES,PROCESS_ID names it; every process
+    runs the same command with the same log_dir (a shared file system); the runs axis (and devices_per_run) spans
+    all processes' devices, each checkpoints its shards, process 0 writes the logs, exports and summarizes"""
     devices_per_run: int = 1
     """split each run's env batch (num_envs; off-policy agents also batch_size and buffer_size) over this many
     devices, gradients averaged across them (JAX envs; not offline agents); runs (seeds, swept values) fill the
@@ -286,8 +292,10 @@ def run(args: RunArgs, config, points: list[dict] | None = None) -> dict:
         raise configs.ConfigError("give either --sweep (a grid) or explicit points, not both")
     points = [p for p in points or [] if p] or None  # [{}]: one point, nothing swept
     log_dir = Path(args.log_dir)
-    # devices_per_run is recorded by train itself, and only when > 1 (so runs started before it existed resume)
-    run_args = {k: v for k, v in dataclasses.asdict(args).items() if k != "devices_per_run"}
+    # devices_per_run is recorded by train itself, and only when > 1 (so runs started before it existed resume);
+    # how the processes found each other is not a setting of the run
+    unrecorded = ("devices_per_run", "distributed")
+    run_args = {k: v for k, v in dataclasses.asdict(args).items() if k not in unrecorded}
     record = {"run_args": run_args, "config": configs.to_dict(config)}
     if points:
         record["points"] = points
@@ -315,6 +323,11 @@ def run(args: RunArgs, config, points: list[dict] | None = None) -> dict:
                 gymnasium_make_env(args.env, reset_demos, args.expert_resets, asynchronous=args.async_envs),
             )
 
+        if jax.process_count() > 1:
+            raise configs.ConfigError(
+                f"--distributed with {args.env}: the Gymnasium host loop steps its envs in one process; several "
+                "processes train JAX envs (rlkit envs) only"
+            )
         if args.devices_per_run > 1:
             raise configs.ConfigError(
                 f"--devices-per-run {args.devices_per_run}: {args.env} trains through the Gymnasium host loop, "
@@ -367,8 +380,58 @@ def run(args: RunArgs, config, points: list[dict] | None = None) -> dict:
         start = time.perf_counter()
         result = train(trainer, runs, devices_per_run=args.devices_per_run, **common)
     seconds = time.perf_counter() - start
+    if jax.process_count() > 1:  # every process takes part in gathering the agent; process 0 exports
+        result = _gathered(result)
+        if jax.process_index() != 0:
+            return {}
     export_run(log_dir / "agent.rlkit", result, runs, 0, config=config, spec=spec)
     return _summarize(args, runs.names, log_dir, result.steps, seconds)
+
+
+def join_processes(spec: str) -> None:
+    """``--distributed``: join the other processes (``jax.distributed.initialize``) before JAX computes anything."""
+    if not spec:
+        return
+    found = re.fullmatch(r"([^,\s]+:\d+),(\d+),(\d+)", spec)
+    if spec != "auto" and (not found or not int(found.group(3)) < int(found.group(2))):
+        raise configs.ConfigError(
+            f"--distributed {spec!r}: expected auto, or HOST:PORT,NUM_PROCESSES,PROCESS_ID with PROCESS_ID < "
+            "NUM_PROCESSES (e.g. 10.0.0.1:8476,2,0 on the first host, 10.0.0.1:8476,2,1 on the second)"
+        )
+    if jax.distributed.is_initialized():
+        return
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")  # collectives across CPU processes
+    if spec == "auto":
+        jax.distributed.initialize()
+    else:
+        jax.distributed.initialize(
+            found.group(1), num_processes=int(found.group(2)), process_id=int(found.group(3))
+        )
+
+
+def _distributed_flag(argv: list[str]) -> str:
+    """The ``--distributed`` value, read before the flags are parsed (parsing builds configs, which may start
+    JAX's backend, and ``jax.distributed.initialize`` must come first)."""
+    for i, arg in enumerate(argv):
+        if arg == "--distributed" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--distributed="):
+            return arg.split("=", 1)[1]
+    return ""
+
+
+def _gathered(result):
+    """The result with its agent (and observation statistics) gathered from every process."""
+    from jax.experimental import multihost_utils
+
+    def gather(x):
+        if isinstance(x, jax.Array) and not x.is_fully_addressable:
+            return multihost_utils.process_allgather(x, tiled=True)
+        return x
+
+    parts = {k: getattr(result.state, k, None) for k in ("agent_state", "obs_stats")}
+    parts = {k: jax.tree.map(gather, v) for k, v in parts.items() if v is not None}
+    return dataclasses.replace(result, state=result.state.replace(**parts))
 
 
 def _number(text: str):
@@ -528,6 +591,7 @@ def main(argv: list[str] | None = None, defaults: dict | None = None) -> dict:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        join_processes(_distributed_flag(argv))
         return run(*parse_args(argv, defaults))
     except (configs.ConfigError, envs.UnknownEnvError, FileExistsError, UsageError, DatasetError,
             FileNotFoundError) as err:  # fmt: skip

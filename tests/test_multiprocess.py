@@ -117,3 +117,55 @@ def test_two_processes_log_once_checkpoint_and_resume_to_the_one_process_numbers
         assert [r["step"] for r in rows] == [100, 200, 300, 400], log  # each chunk logged once, by process 0
     record = json.loads((run_dir / "config.json").read_text())
     assert [r["step"] for r in record["resumes"]] == [200]
+
+
+def _cli(num_processes: int, log_dir: Path) -> list[str]:
+    flags = ["--agent", "ppo", "--env", "cartpole", "--seeds", "2", "--num-envs", "4", "--num-steps", "32",
+             "--iterations-per-chunk", "4", "--total-steps", "1024", "--hidden-sizes", "16", "16",
+             "--log-dir", str(log_dir)]  # fmt: skip
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=str(ROOT), XLA_FLAGS="", JAX_PLATFORMS="cpu")
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "experiments.cli", "train", *flags]
+            + (["--distributed", f"127.0.0.1:{port},{num_processes},{i}"] if num_processes > 1 else []),
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(num_processes)
+    ]
+    outputs = []
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=600)
+        assert p.returncode == 0, stderr[-3000:]
+        outputs.append(stdout)
+    return outputs
+
+
+def test_rlkit_train_distributed_on_two_processes_gives_the_one_process_run(tmp_path):
+    import json
+
+    _cli(1, tmp_path / "one")
+    outputs = _cli(2, tmp_path / "two")
+    assert "final eval_return" in outputs[0] and "final eval_return" not in outputs[1]  # process 0 summarizes
+    one, two = (json.loads((tmp_path / d / "summary.json").read_text()) for d in ("one", "two"))
+    np.testing.assert_allclose(two["groups"][0]["final_mean"], one["groups"][0]["final_mean"], rtol=1e-3)
+    assert (tmp_path / "two" / "agent.rlkit").exists()
+    for d in ("one", "two"):
+        logs = sorted((tmp_path / d).glob("**/metrics.jsonl"))
+        assert len(logs) == 2
+    rows = [
+        json.loads(x) for x in sorted((tmp_path / "two").glob("**/metrics.jsonl"))[0].read_text().splitlines()
+    ]
+    assert [r["step"] for r in rows] == [512, 1024]  # each chunk once
+
+
+def test_a_malformed_distributed_address_is_one_line():
+    from experiments.train import join_processes
+    from rlkit.configs import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^--distributed '127.0.0.1:99,2,2': expected auto, or HOST:PORT"):
+        join_processes("127.0.0.1:99,2,2")
