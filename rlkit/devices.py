@@ -64,6 +64,8 @@ import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from rlkit.configs import ConfigError
+
 AXIS = "runs"
 BATCH = "batch"
 
@@ -107,9 +109,15 @@ def shard_key(key: jax.Array) -> jax.Array:
     return key if batch_devices() == 1 else jax.random.fold_in(key, jax.lax.axis_index(BATCH))
 
 
-def local(n: int) -> int:
-    """A run's global batch size → this device's share (``n`` itself on one device)."""
-    return n // batch_devices()
+def local(n: int, what: str = "the batch") -> int:
+    """A run's global batch size → this device's share (``n`` itself on one device); ``ConfigError`` (one line,
+    naming ``what``) when the run's devices cannot share it evenly."""
+    k = batch_devices()
+    if n % k:
+        raise ConfigError(
+            f"{what} = {n} does not split over devices_per_run = {k} devices; give a multiple of {k}"
+        )
+    return n // k
 
 
 def _divergence(tree) -> jax.Array:

@@ -19,6 +19,7 @@ import json
 import os
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax import serialization
 
@@ -265,12 +266,16 @@ def export_run(path: str | os.PathLike, result, runs, k: int, *, config, spec: E
             )
     agent_state = getattr(result.state, "agent_state", None)
     obs_stats = getattr(result.state, "obs_stats", None)
-    if (
-        getattr(result, "devices_per_run", 1) > 1
-    ):  # one run over several devices: its copies are equal, take one
-        agent_state, obs_stats = jax.tree.map(
-            lambda x: np.asarray(x)[:, 0], jax.device_get((agent_state, obs_stats))
-        )
+    # one run over several devices (train's devices_per_run): its copies are equal, take one
+    if getattr(result, "devices_per_run", 1) > 1:
+
+        def first_copy(x):
+            if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):  # typed keys: through their data
+                data = np.asarray(jax.device_get(jax.random.key_data(x)))[:, 0]
+                return jax.random.wrap_key_data(data, impl=jax.random.key_impl(x))
+            return np.asarray(jax.device_get(x))[:, 0]
+
+        agent_state, obs_stats = jax.tree.map(first_copy, (agent_state, obs_stats))
     leading = {np.shape(x)[:1] for x in jax.tree.leaves(agent_state)}
     if agent_state is None or leading != {(n,)}:
         raise ValueError(

@@ -50,6 +50,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from envs.core import EnvSpec
+from rlkit import devices
 from rlkit.agent import Agent
 from rlkit.configs import ConfigError
 from rlkit.on_policy import OnPolicyAgent
@@ -84,7 +85,9 @@ def repeated(term: RewardTerm, steps: int, batch_size: int) -> RewardTerm:
 
     def update(state, batch, key, *args):
         n = jax.tree.leaves(batch["obs"])[0].shape[0]
-        size = min(batch_size, n)
+        size = min(
+            devices.local(batch_size, f"reward term {term.name!r}'s batch_size"), n
+        )  # this device's share
 
         def step(state, k):
             k_rows, k_update = jax.random.split(k)

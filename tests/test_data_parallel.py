@@ -139,3 +139,37 @@ def test_rlkit_train_refuses_devices_per_run_on_a_gymnasium_env(tmp_path):
     ):
         run(args, ppo.PPOConfig())
     assert not (tmp_path / "r").exists()
+
+
+def test_export_takes_one_copy_of_a_data_parallel_agent_typed_keys_included(tmp_path):
+    import jax
+    import numpy as np
+
+    from agents.skills import dads
+    from rlkit import registry
+    from rlkit.export import export_run, load_agent
+
+    config = dads.DADSConfig(
+        hidden_sizes=(8,), learning_starts=20, buffer_size=100, chunk_steps=20, batch_size=8, num_envs=2
+    )
+    env = envs.make("pendulum")
+    entry_trainer = registry.get("dads").make_trainer(config, env)
+    runs = make_runs(config, seeds=1)
+    done = train(entry_trainer, runs, total_steps=40, console=False)
+    # the same agent as train(devices_per_run=2) holds it: a copy per device after the runs axis
+    copies = jax.tree.map(
+        lambda x: (
+            jax.random.wrap_key_data(
+                np.stack([np.asarray(jax.random.key_data(x))] * 2, 1), impl=jax.random.key_impl(x)
+            )
+            if jax.numpy.issubdtype(x.dtype, jax.dtypes.prng_key)
+            else np.stack([np.asarray(x)] * 2, 1)
+        ),
+        done.state.agent_state,
+    )
+    split = dataclasses.replace(done, state=done.state.replace(agent_state=copies), devices_per_run=2)
+    one, two = tmp_path / "one.rlkit", tmp_path / "two.rlkit"
+    export_run(one, done, runs, 0, config=config, spec=entry_trainer.spec)
+    export_run(two, split, runs, 0, config=config, spec=entry_trainer.spec)
+    assert one.read_bytes() == two.read_bytes()
+    assert load_agent(two) is not None

@@ -263,7 +263,10 @@ def discriminator(
         else:
             pool = batch
         n_pool = jax.tree.leaves(pool["obs"])[0].shape[0]
-        b, steps = config.disc_batch_size, config.disc_steps
+        b, steps = (
+            devices.local(config.disc_batch_size, "disc_batch_size"),
+            config.disc_steps,
+        )  # this device's share
         k_exp, k_pol, k_gp = jax.random.split(key, 3)
         expert = jax.vmap(lambda k: sample_transitions(demos, k, b))(jax.random.split(k_exp, steps))
         idx = jax.random.randint(k_pol, (steps, b), 0, n_pool)
