@@ -41,7 +41,7 @@ from flax import struct
 
 from envs.core import Environment, EnvSpec
 from envs.spaces import Box, Discrete
-from rlkit import data_sources, devices
+from rlkit import data_sources, optim
 from rlkit.agent import Agent
 from rlkit.configs import ConfigError, param
 from rlkit.networks import MLP
@@ -198,10 +198,9 @@ def make_dqn(config: DQNConfig, spec: EnvSpec) -> Agent:
                 per = per * batch["weight"][:, None]
             return jnp.sum(jnp.mean(per, axis=0)), (q_taken, td)
 
-        (loss, (q_taken, td)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-        grads = devices.batch_mean(grads)  # the whole batch's gradient over a run's devices
-        updates, opt = tx.update(grads, state.opt, state.params)
-        params = optax.apply_updates(state.params, updates)
+        params, opt, (loss, (q_taken, td)) = optim.gradient_step(
+            loss_fn, state.params, state.opt, tx, has_aux=True
+        )
         count = state.updates + 1
         polyak = optax.incremental_update(params, state.target, config.tau)
         target_params = jax.tree.map(

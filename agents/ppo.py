@@ -46,7 +46,7 @@ from flax import struct
 
 from envs.core import Environment, EnvSpec
 from envs.spaces import Box, Discrete
-from rlkit import devices, on_policy
+from rlkit import devices, on_policy, optim
 from rlkit.configs import ConfigError, param
 from rlkit.configs import validate as validate_ranges
 from rlkit.distributions import (
@@ -269,11 +269,11 @@ def make_ppo(config: PPOConfig, spec: EnvSpec) -> on_policy.OnPolicyAgent:
         return loss, aux
 
     def update(state: PPOState, minibatch, key):
-        grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params, minibatch)
-        grads = devices.batch_mean(grads)  # one run over several devices: the whole minibatch's gradient
-        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        params, opt_state, (_, metrics) = optim.gradient_step(
+            loss_fn, state.params, state.opt_state, tx, minibatch, has_aux=True
+        )
         metrics["learning_rate"] = opt_state.hyperparams["learning_rate"]
-        return PPOState(optax.apply_updates(state.params, updates), opt_state), metrics
+        return PPOState(params, opt_state), metrics
 
     return on_policy.OnPolicyAgent("ppo", config, init, act, update, log_prob_of, sample=sample, value=value)
 

@@ -59,7 +59,7 @@ from flax import struct
 
 from envs.core import Environment, EnvSpec
 from envs.spaces import Box
-from rlkit import devices
+from rlkit import optim
 from rlkit.agent import Agent
 from rlkit.configs import ConfigError, param
 from rlkit.distributions import BoxTanhGaussian
@@ -232,10 +232,9 @@ def make_sac(
             # sum over critics and terms of each one's MSE (CleanRL: qf1_loss + qf2_loss)
             return jnp.sum(jnp.mean((q - target[None]) ** 2, axis=1)), q
 
-        (q_loss, q_pred), grads = jax.value_and_grad(critic_loss, has_aux=True)(critic)
-        grads = devices.batch_mean(grads)  # the whole batch's gradient over a run's devices
-        updates, critic_opt = critic_tx.update(grads, state.critic_opt, critic)
-        critic = optax.apply_updates(critic, updates)
+        critic, critic_opt, (q_loss, q_pred) = optim.gradient_step(
+            critic_loss, critic, state.critic_opt, critic_tx, has_aux=True
+        )
 
         # ---- ACTOR: maximize Σ_k w_k Q_k / σ^A_k − α log π (with the updated critics, as CleanRL; σ^A_k the
         # running std of term k's action advantage under per-term normalization, else 1), Q_k the min over
@@ -262,10 +261,9 @@ def make_sac(
             extra, extra_metrics = actor_term_losses(actor_terms, batch, a, logp, q_fn, k_pi)
             return jnp.mean(alpha * logp - q_total) + extra, (logp, extra_metrics)
 
-        (pi_loss, (logp, extra_metrics)), grads = jax.value_and_grad(actor_loss, has_aux=True)(state.actor)
-        grads = devices.batch_mean(grads)  # the whole batch's gradient over a run's devices
-        updates, actor_opt = actor_tx.update(grads, state.actor_opt, state.actor)
-        actor = optax.apply_updates(state.actor, updates)
+        actor, actor_opt, (pi_loss, (logp, extra_metrics)) = optim.gradient_step(
+            actor_loss, state.actor, state.actor_opt, actor_tx, has_aux=True
+        )
 
         # ---- TEMPERATURE: CleanRL's loss −α (log π + target entropy)
         entropy_gap = jax.lax.stop_gradient(logp + target_entropy)
@@ -273,10 +271,8 @@ def make_sac(
         def alpha_loss(log_alpha):
             return jnp.mean(-jnp.exp(log_alpha) * entropy_gap)
 
-        a_loss, a_grad = jax.value_and_grad(alpha_loss)(state.log_alpha)
-        a_grad = devices.batch_mean(a_grad)  # the whole batch's gradient over a run's devices
-        a_updates, alpha_opt = alpha_tx.update(a_grad, state.alpha_opt, state.log_alpha)
-        log_alpha = optax.apply_updates(state.log_alpha, a_updates) if config.autotune else state.log_alpha
+        tuned, alpha_opt, a_loss = optim.gradient_step(alpha_loss, state.log_alpha, state.alpha_opt, alpha_tx)
+        log_alpha = tuned if config.autotune else state.log_alpha
 
         target_critic = optax.incremental_update(critic, target_critic, config.tau)
         new = SACState(

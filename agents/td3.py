@@ -26,7 +26,7 @@ from flax import struct
 
 from envs.core import Environment, EnvSpec
 from envs.spaces import Box
-from rlkit import devices
+from rlkit import optim
 from rlkit.agent import Agent
 from rlkit.configs import ConfigError, param
 from rlkit.networks import DeterministicActor
@@ -161,10 +161,9 @@ def make_td3(config: TD3Config, spec: EnvSpec, *, actor_terms: Sequence[ActorLos
             q = critic_net.apply(params, batch["obs"], batch["action"])
             return jnp.sum(jnp.mean((q - target[None]) ** 2, axis=1)), q
 
-        (q_loss, q_pred), grads = jax.value_and_grad(critic_loss, has_aux=True)(critic)
-        grads = devices.batch_mean(grads)  # the whole batch's gradient over a run's devices
-        updates, critic_opt = tx.update(grads, state.critic_opt, critic)
-        critic = optax.apply_updates(critic, updates)
+        critic, critic_opt, (q_loss, q_pred) = optim.gradient_step(
+            critic_loss, critic, state.critic_opt, tx, has_aux=True
+        )
 
         # ---- ACTOR + TARGETS, every policy_frequency critic steps (a select, not a branch, under vmap); under
         # per-term normalization each term's Q̂ over the running std of its action advantage (as SAC)
@@ -190,10 +189,9 @@ def make_td3(config: TD3Config, spec: EnvSpec, *, actor_terms: Sequence[ActorLos
             base = -jnp.mean(jnp.sum(q * weights, axis=-1) if config.multi_critic else q[:, 0])
             return base + extra, extra_metrics
 
-        (pi_loss, extra_metrics), grads = jax.value_and_grad(actor_loss, has_aux=True)(state.actor)
-        grads = devices.batch_mean(grads)  # the whole batch's gradient over a run's devices
-        updates, actor_opt = tx.update(grads, state.actor_opt, state.actor)
-        actor = optax.apply_updates(state.actor, updates)
+        actor, actor_opt, (pi_loss, extra_metrics) = optim.gradient_step(
+            actor_loss, state.actor, state.actor_opt, tx, has_aux=True
+        )
         target_actor = optax.incremental_update(actor, state.target_actor, config.tau)
         delayed = (state.updates + 1) % config.policy_frequency == 0
         keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(delayed, n, o), new, old)  # noqa: E731

@@ -22,8 +22,8 @@ device holds its ``num_envs / k`` envs *and* its own copy of the agent; config a
 replicated over ``batch``. While such a program is traced, the core's batch-wide reductions become collectives
 over the ``batch`` axis and are the identity otherwise (so the 1-device program is unchanged, bit for bit):
 
-- ``batch_mean(grads)`` — every agent calls it on its gradients before ``tx.update``, so the copies take the same
-  step: the mean over devices of per-device means is the full batch's mean gradient (equal local batch sizes);
+- ``batch_mean(grads)`` — applied to every gradient before ``tx.update`` (``rlkit.optim.gradient_step``, the step
+  every learner takes), so the copies take the same step: the mean over devices of per-device means is the full batch's mean gradient (equal local batch sizes);
 - ``batch_moments`` — a minibatch's mean and standard deviation over all devices (PPO's advantage normalization);
 - ``rlkit.running_stats.update`` combines its batch moments over ``batch`` too (observation / return / reward
   normalizers stay identical across the copies);

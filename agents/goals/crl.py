@@ -36,7 +36,7 @@ from flax import struct
 from agents.goals import base
 from envs.core import Environment, EnvSpec
 from envs.spaces import Box
-from rlkit import configs, data_sources, devices
+from rlkit import configs, data_sources, optim
 from rlkit.agent import Agent
 from rlkit.configs import ConfigError, param
 from rlkit.distributions import BoxTanhGaussian
@@ -192,10 +192,9 @@ def make_crl(config: CRLConfig, spec: EnvSpec, name: str = "crl") -> Agent:
             sa, gr = represent(critic, s, batch["action"], g)
             return infonce_loss(pair_logits(config, sa, gr), config.logsumexp_coef)
 
-        (c_loss, c_metrics), grads = jax.value_and_grad(critic_loss, has_aux=True)(state.critic)
-        grads = devices.batch_mean(grads)  # the whole batch's gradient over a run's devices
-        updates, critic_opt = critic_tx.update(grads, state.critic_opt, state.critic)
-        critic = optax.apply_updates(state.critic, updates)
+        critic, critic_opt, (c_loss, c_metrics) = optim.gradient_step(
+            critic_loss, state.critic, state.critic_opt, critic_tx, has_aux=True
+        )
 
         # ---- ACTOR: maximize f(s, π(s, g), g) − α log π with the updated critic (JaxGCRL's order)
         rows = jnp.arange(s.shape[0])
@@ -206,17 +205,16 @@ def make_crl(config: CRLConfig, spec: EnvSpec, name: str = "crl") -> Agent:
             a, logp = dist.sample(key, *actor_net.apply(actor, jnp.concatenate([s, g_pi], -1)))
             return jnp.mean(alpha * logp - energy(config, *represent(critic, s, a, g_pi))), logp
 
-        (a_loss, logp), grads = jax.value_and_grad(actor_loss, has_aux=True)(state.actor)
-        grads = devices.batch_mean(grads)  # the whole batch's gradient over a run's devices
-        updates, actor_opt = actor_tx.update(grads, state.actor_opt, state.actor)
-        actor = optax.apply_updates(state.actor, updates)
+        actor, actor_opt, (a_loss, logp) = optim.gradient_step(
+            actor_loss, state.actor, state.actor_opt, actor_tx, has_aux=True
+        )
 
         # ---- TEMPERATURE: −α (log π + target entropy), as SAC
         gap = jax.lax.stop_gradient(logp + target_entropy)
-        t_loss, t_grad = jax.value_and_grad(lambda la: jnp.mean(-jnp.exp(la) * gap))(state.log_alpha)
-        t_grad = devices.batch_mean(t_grad)  # the whole batch's gradient over a run's devices
-        t_updates, alpha_opt = alpha_tx.update(t_grad, state.alpha_opt, state.log_alpha)
-        log_alpha = optax.apply_updates(state.log_alpha, t_updates) if config.autotune else state.log_alpha
+        tuned, alpha_opt, t_loss = optim.gradient_step(
+            lambda la: jnp.mean(-jnp.exp(la) * gap), state.log_alpha, state.alpha_opt, alpha_tx
+        )
+        log_alpha = tuned if config.autotune else state.log_alpha
 
         new = CRLState(actor, critic, log_alpha, actor_opt, critic_opt, alpha_opt)
         metrics = {"loss/critic": c_loss, "loss/actor": a_loss, "loss/alpha": t_loss, "alpha": alpha}

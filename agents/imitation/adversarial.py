@@ -61,7 +61,7 @@ from flax import struct
 
 from envs.core import EnvSpec
 from envs.spaces import Box, Discrete
-from rlkit import configs, devices, running_stats
+from rlkit import configs, devices, optim, running_stats
 from rlkit.buffers import DemoStore
 from rlkit.buffers.demos import sample_transitions
 from rlkit.configs import ConfigError, param
@@ -275,41 +275,27 @@ def discriminator(
             x = jnp.concatenate([expert["obs"].reshape(steps * b, -1), policy["obs"].reshape(steps * b, -1)])
             state = state.replace(obs_stats=running_stats.update(state.obs_stats, x))
 
-        def step(carry, xs):
-            params, opt = carry
+        def loss_fn(params, xs):  # one of the disc_steps minibatches: expert rows, policy rows, a key
             e, p, k = xs
             e_rows, p_rows = rows(state, e, log_pi), rows(state, p, log_pi)
-
-            def loss_fn(params):
-                bce = 0.5 * (
-                    side_loss(params, e_rows, 1.0, config.gamma)
-                    + side_loss(params, p_rows, 0.0, config.gamma)
-                )
-                gp = (
-                    gradient_penalty(params, e_rows, p_rows, k, config.gamma)
-                    if config.disc_gp_weight
-                    else 0.0
-                )
-                return bce + config.disc_gp_weight * gp, (
-                    bce,
-                    gp,
-                    logits(params, e_rows, config.gamma),
-                    logits(params, p_rows, config.gamma),
-                )
-
-            (_, (bce, gp, le, lp)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-            grads = devices.batch_mean(grads)  # the whole batch's gradient over a run's devices
-            updates, opt = tx.update(grads, opt, params)
-            m = {
+            bce = 0.5 * (
+                side_loss(params, e_rows, 1.0, config.gamma) + side_loss(params, p_rows, 0.0, config.gamma)
+            )
+            gp = gradient_penalty(params, e_rows, p_rows, k, config.gamma) if config.disc_gp_weight else 0.0
+            return bce + config.disc_gp_weight * gp, {
                 "loss/discriminator": bce,
                 "gradient_penalty": gp,
-                "expert_accuracy": jnp.mean(le > 0),
-                "policy_accuracy": jnp.mean(lp < 0),
+                "expert_accuracy": jnp.mean(logits(params, e_rows, config.gamma) > 0),
+                "policy_accuracy": jnp.mean(logits(params, p_rows, config.gamma) < 0),
             }
-            return (optax.apply_updates(params, updates), opt), m
 
-        (params, opt), metrics = jax.lax.scan(
-            step, (state.params, state.opt), (expert, policy, jax.random.split(k_gp, steps))
+        params, opt, (_, metrics) = optim.gradient_steps(
+            loss_fn,
+            state.params,
+            state.opt,
+            tx,
+            (expert, policy, jax.random.split(k_gp, steps)),
+            has_aux=True,
         )
         rate = ABSORBING_RATE * jnp.mean(policy["terminated"]) + (1 - ABSORBING_RATE) * state.policy_term_rate
         state = state.replace(params=params, opt=opt, policy_term_rate=rate)

@@ -23,7 +23,7 @@ from flax import struct
 
 from envs.core import Environment, EnvSpec
 from envs.spaces import Box, Discrete
-from rlkit import configs, devices
+from rlkit import configs, optim
 from rlkit import distributions as dist
 from rlkit.agent import Agent
 from rlkit.buffers.datasets import check_demos_match
@@ -128,10 +128,10 @@ def make_bc(config: BCConfig, spec: EnvSpec) -> Agent:
 
     def update(state: BCState, batch, key):
         """batch: ``obs [B, *obs]``, ``action [B, *action]`` (other fields ignored)."""
-        grads, metrics = jax.grad(loss_fn, has_aux=True)(state.actor, batch, key)
-        grads = devices.batch_mean(grads)  # the whole batch's gradient over a run's devices
-        updates, opt = tx.update(grads, state.opt, state.actor)
-        return BCState(optax.apply_updates(state.actor, updates), opt), metrics
+        actor, opt, (_, metrics) = optim.gradient_step(
+            loss_fn, state.actor, state.opt, tx, batch, key, has_aux=True
+        )
+        return BCState(actor, opt), metrics
 
     def log_prob(state: BCState, obs, action):
         return log_prob_entropy(state.actor, obs, action, jax.random.key(0))[0]  # the entropy part is unused

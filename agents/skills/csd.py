@@ -27,7 +27,7 @@ from flax import struct
 
 from agents.skills import distance, metra
 from envs.core import EnvSpec
-from rlkit import conditioning, devices
+from rlkit import conditioning, optim
 from rlkit.configs import param
 from rlkit.networks import MLP
 from rlkit.rewards import RewardTerm
@@ -88,10 +88,8 @@ def term(config: CSDConfig, spec: EnvSpec) -> RewardTerm:
             z = (s2 - s - mean) * jnp.exp(-log_std)
             return jnp.mean(jnp.sum(0.5 * jnp.square(z) + log_std, axis=-1))
 
-        value, grads = jax.value_and_grad(nll)(state.params)
-        grads = devices.batch_mean(grads)  # the whole batch's gradient over a run's devices
-        updates, opt = tx.update(grads, state.opt, state.params)
-        return ModelState(optax.apply_updates(state.params, updates), opt), {"loss/model": value}
+        params, opt, value = optim.gradient_step(nll, state.params, state.opt, tx)
+        return ModelState(params, opt), {"loss/model": value}
 
     return metra.dual_term("csd", config, spec, dist, (init, update))
 

@@ -37,7 +37,7 @@ from flax import struct
 from agents.skills import distance
 from agents.skills.distance import SkillConfig
 from envs.core import EnvSpec
-from rlkit import conditioning, devices, running_stats
+from rlkit import conditioning, optim, running_stats
 from rlkit.configs import param
 from rlkit.networks import MLP
 from rlkit.rewards import RewardTerm
@@ -170,10 +170,8 @@ def term(config: DADSConfig, spec: EnvSpec) -> RewardTerm:
         def loss(params):
             return -jnp.mean(log_prob(config, params, s, batch["z"], delta))
 
-        value, grads = jax.value_and_grad(loss)(dyn.params)
-        grads = devices.batch_mean(grads)  # the whole batch's gradient over a run's devices
-        updates, opt = tx.update(grads, dyn.opt, dyn.params)
-        dyn = dyn.replace(params=optax.apply_updates(dyn.params, updates), opt=opt)
+        params, opt, value = optim.gradient_step(loss, dyn.params, dyn.opt, tx)
+        dyn = dyn.replace(params=params, opt=opt)
         return DADSState(dyn, key), {"loss/dynamics": value}
 
     return RewardTerm("dads", init, reward, update)

@@ -32,7 +32,7 @@ from flax import struct
 
 from agents import sac
 from envs.core import Environment, EnvSpec
-from rlkit import conditioning, devices
+from rlkit import conditioning, optim
 from rlkit.configs import ConfigError, param
 from rlkit.networks import MLP
 from rlkit.off_policy import make_off_policy_trainer
@@ -123,16 +123,14 @@ def discriminator(config: DIAYNConfig, spec: EnvSpec) -> RewardTerm:
             lq = log_q(params, batch)
             return -jnp.mean(lq), lq
 
-        (value, lq), grads = jax.value_and_grad(loss, has_aux=True)(state.params)
-        grads = devices.batch_mean(grads)  # the whole batch's gradient over a run's devices
-        updates, opt = tx.update(grads, state.opt, state.params)
-        out = net.apply(state.params, inputs(batch))
+        params, opt, (value, lq) = optim.gradient_step(loss, state.params, state.opt, tx, has_aux=True)
+        out = net.apply(state.params, inputs(batch))  # the metrics are the batch's before the step
         if d:  # how much of z's variance q's mean explains (1 = all, 0 = none)
             fit = 1.0 - jnp.mean(jnp.square(out[..., :d] - batch["z"])) / jnp.mean(jnp.square(batch["z"]))
             metrics = {"explained_variance": fit}
         else:
             metrics = {"accuracy": jnp.mean(jnp.argmax(out, -1) == jnp.argmax(batch["z"], -1))}
-        new = DiscriminatorState(optax.apply_updates(state.params, updates), opt)
+        new = DiscriminatorState(params, opt)
         return new, {"loss/discriminator": value, **metrics}
 
     return RewardTerm("diayn", init, reward, update)

@@ -17,7 +17,6 @@ Composition: ``SAC × [the φ reward term] × Conditioned(env, N(0, I) or centre
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
@@ -25,7 +24,7 @@ from flax import struct
 from agents.skills import distance
 from agents.skills.distance import DistanceSkillConfig, PhiState
 from envs.core import EnvSpec
-from rlkit import conditioning, devices
+from rlkit import conditioning, optim
 from rlkit.configs import param
 from rlkit.networks import SpectralMLP
 from rlkit.rewards import RewardTerm
@@ -90,10 +89,8 @@ def term(config: LSDConfig, spec: EnvSpec) -> RewardTerm:
             r = distance.skill_reward(phi_s, phi_next, batch["z"])
             return -jnp.mean(r), (stats, jnp.linalg.norm(phi_next - phi_s, axis=-1))
 
-        (value, (stats, step)), grads = jax.value_and_grad(loss, has_aux=True)(p.params)
-        grads = devices.batch_mean(grads)  # the whole batch's gradient over a run's devices
-        updates, opt = tx.update(grads, p.opt, p.params)
-        new = PhiState(optax.apply_updates(p.params, updates), stats, opt)
+        params, opt, (value, (stats, step)) = optim.gradient_step(loss, p.params, p.opt, tx, has_aux=True)
+        new = PhiState(params, stats, opt)
         return LSDState(new), {"loss/phi": value, "phi_step": jnp.mean(step)}
 
     return RewardTerm("lsd", init, reward, update)

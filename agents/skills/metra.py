@@ -30,7 +30,7 @@ from flax import struct
 from agents.skills import distance
 from agents.skills.distance import DistanceSkillConfig, PhiState
 from envs.core import EnvSpec
-from rlkit import conditioning, devices
+from rlkit import conditioning, devices, optim
 from rlkit.configs import param
 from rlkit.networks import MLP
 from rlkit.rewards import RewardTerm
@@ -125,10 +125,10 @@ def dual_term(
             penalty = jnp.minimum(config.dual_slack, c - jnp.mean(jnp.square(phi_next - phi_s), axis=-1))
             return -jnp.mean(r + lam * penalty), (r, penalty)
 
-        (value, (r, penalty)), grads = jax.value_and_grad(loss, has_aux=True)(state.phi.params)
-        grads = devices.batch_mean(grads)  # the whole batch's gradient over a run's devices
-        updates, opt = tx.update(grads, state.phi.opt, state.phi.params)
-        phi_state = PhiState(optax.apply_updates(state.phi.params, updates), {}, opt)
+        params, opt, (value, (r, penalty)) = optim.gradient_step(
+            loss, state.phi.params, state.phi.opt, tx, has_aux=True
+        )
+        phi_state = PhiState(params, {}, opt)
         # λ's step: d/d(log λ) of log λ · mean(penalty) is mean(penalty)
         dual_updates, dual_opt = dual_tx.update(
             devices.batch_mean(jnp.mean(penalty)), state.lambda_opt, state.log_lambda
