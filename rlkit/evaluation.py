@@ -8,6 +8,9 @@ episodes that end on a success step; ``eval_success_any``: fraction with a succe
 ``safety_violation`` (``eval_safety_violations``: mean number of violating steps per episode). Which keys exist
 is read from the env's step output at trace time, so no env is special-cased here.
 
+``conditioned_trajectories`` plays an agent with the skills (or goals) a function chooses and returns the
+observation trajectories: the skill-discovery papers' coverage and zero-shot goal-reaching measurements.
+
 Deliberately not here: videos (``envs`` render functions, vmapped over a trajectory) and host-side Gymnasium
 evaluation (``rlkit.host_loop``).
 """
@@ -92,3 +95,36 @@ def evaluate_policy(
     if has_violation:
         out["eval_safety_violations"] = jnp.mean(acc["violations"])
     return out
+
+
+def conditioned_trajectories(
+    env: Environment, act, choose_z, n: int, key, *, every: int = 0, horizon: int | None = None
+) -> jax.Array:
+    """The observations ``float[n, T + 1, D]`` (the start included) of ``n`` episodes of ``env`` (unconditioned)
+    played in parallel by ``act(obs, z, key)``, ``T = horizon`` (default the env's ``max_episode_steps``).
+
+    ``choose_z(i, obs) -> z`` gives episode ``i``'s skill or goal from its first observation and, with ``every = K
+    > 0``, again every K steps (zero-shot goal reaching re-chooses z as the state changes). The episodes run the
+    full horizon: for the skill papers' coverage and reaching figures on envs that do not terminate."""
+    horizon = horizon or env.spec.max_episode_steps
+
+    def episode(i, key):
+        k0, k1 = jax.random.split(key)
+        obs, s = env.reset(k0)
+
+        def step(carry, xs):
+            obs, s, z = carry
+            t, kk = xs
+            ka, ks = jax.random.split(kk)
+            if every:
+                z = jnp.where(t % every == 0, choose_z(i, obs), z)
+            a = act(obs, z, ka)
+            obs, s, *_ = env.step(ks, s, a)
+            return (obs, s, z), obs
+
+        z0 = choose_z(i, obs)
+        xs = (jnp.arange(horizon), jax.random.split(k1, horizon))
+        _, traj = jax.lax.scan(step, (obs, s, z0), xs)
+        return jnp.concatenate([obs[None], traj])
+
+    return jax.jit(jax.vmap(episode))(jnp.arange(n), jax.random.split(key, n))

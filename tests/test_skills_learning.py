@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import envs
-from agents.skills import distance
 from rlkit import conditioning, registry
+from rlkit.evaluation import conditioned_trajectories
 from rlkit.sweeps import make_runs
 from rlkit.training import train
 from tests.helpers.experts import permutation_p
@@ -23,7 +23,7 @@ def _coverage(agent, state, env, zs) -> int:
     def act(obs, z, k):
         return agent.act(state, jnp.concatenate([obs, z]), k, "deterministic")
 
-    xy = distance.rollouts(env, act, lambda i, obs: zs[i], len(zs), jax.random.key(1))
+    xy = conditioned_trajectories(env, act, lambda i, obs: zs[i], len(zs), jax.random.key(1))
     return len(np.unique(np.floor(np.asarray(xy).reshape(-1, 2)).astype(np.int64), axis=0))
 
 

@@ -15,8 +15,8 @@ algorithm file holds its config and its φ update, and this module everything el
   in METRA's and LSD's discrete form, for discrete z too;
 - ``goal_skill``: the z that heads from s towards a goal g (METRA: ``normalize(φ(g) − φ(s))``; LSD: the raw
   ``φ(g) − φ(s)``, its skills being unnormalized Gaussians; discrete: the skill whose direction best aligns);
-  ``act_to_goal`` acts on it, ``rollouts`` re-chooses it every K steps (or holds fixed skills) in a scanned,
-  vmapped rollout;
+  ``act_to_goal`` acts on it (``rlkit.evaluation.conditioned_trajectories`` re-chooses it every K steps, or
+  holds fixed skills, in parallel episodes);
 - ``skill_agent``: the registry's pieces of one method (``make_agent``, ``make_trainer``, ``validate``,
   ``host_pieces``, ``condition``), all from its config and its reward term — DADS registers through it too,
   its term being skill dynamics instead of φ.
@@ -147,36 +147,6 @@ def representation(state) -> PhiState:
     """φ's state inside a skill agent's state (``TermsState``: the base learner's, then its one term's, whose
     ``phi`` field every method's term state has)."""
     return state.terms[0].phi
-
-
-def rollouts(env: Environment, act, choose_z, n: int, key, *, every: int = 0, horizon: int | None = None):
-    """``n`` scanned, vmapped episodes of ``env`` (the unconditioned env), acting with ``act(obs, z, key)``.
-
-    ``choose_z(i, obs) -> z`` gives episode ``i``'s skill from its first observation and, with ``every = K >
-    0``, again every K steps (zero-shot goal reaching re-chooses z as the state changes). Returns the
-    observations ``float[n, T + 1, D]``, the start included."""
-    horizon = horizon or env.spec.max_episode_steps
-
-    def episode(i, key):
-        k0, k1 = jax.random.split(key)
-        obs, s = env.reset(k0)
-
-        def step(carry, xs):
-            obs, s, z = carry
-            t, kk = xs
-            ka, ks = jax.random.split(kk)
-            if every:
-                z = jnp.where(t % every == 0, choose_z(i, obs), z)
-            a = act(obs, z, ka)
-            obs, s, *_ = env.step(ks, s, a)
-            return (obs, s, z), obs
-
-        z0 = choose_z(i, obs)
-        xs = (jnp.arange(horizon), jax.random.split(k1, horizon))
-        _, traj = jax.lax.scan(step, (obs, s, z0), xs)
-        return jnp.concatenate([obs[None], traj])
-
-    return jax.jit(jax.vmap(episode))(jnp.arange(n), jax.random.split(key, n))
 
 
 def act_to_goal(agent, config: DistanceSkillConfig, phi_apply, *, normalize: bool):

@@ -39,6 +39,7 @@ from rlkit import conditioning
 from rlkit.buffers import demos as demo_ops
 from rlkit.buffers import make_demo_store
 from rlkit.buffers.datasets import load_demos
+from rlkit.evaluation import conditioned_trajectories
 from rlkit.export import export_run
 from rlkit.statistics import bootstrap_ci, format_ci, iqm
 from rlkit.sweeps import make_runs
@@ -134,24 +135,13 @@ def imitation(seeds: int, work: Path, bc_updates: int, sqil_steps: int) -> tuple
 
 def skill_rollouts(env, agent, state, k: int, per_skill: int, mode: str, key):
     """Next observations ``[K, per_skill, T, obs]`` of rollouts with each skill held fixed."""
-    horizon = env.spec.max_episode_steps
-
-    def episode(z, key):
-        k0, k1 = jax.random.split(key)
-        obs, s = env.reset(k0)
-
-        def step(carry, kk):
-            obs, s = carry
-            ka, ks = jax.random.split(kk)
-            a = agent.act(state, jnp.concatenate([obs, z]), ka, mode)
-            obs, s, *_ = env.step(ks, s, a)
-            return (obs, s), obs
-
-        return jax.lax.scan(step, (obs, s), jax.random.split(k1, horizon))[1]
-
     zs = jnp.eye(k)
-    keys = jax.random.split(key, k * per_skill).reshape(k, per_skill)
-    return jax.jit(jax.vmap(jax.vmap(episode, in_axes=(None, 0)), in_axes=(0, 0)))(zs, keys)
+
+    def act(obs, z, key):
+        return agent.act(state, jnp.concatenate([obs, z]), key, mode)
+
+    traj = conditioned_trajectories(env, act, lambda i, obs: zs[i // per_skill], k * per_skill, key)
+    return traj[:, 1:].reshape(k, per_skill, traj.shape[1] - 1, traj.shape[-1])
 
 
 def skills(seeds: int, steps: int, figure: Path) -> list:

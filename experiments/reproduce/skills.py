@@ -40,6 +40,7 @@ import numpy as np
 import envs
 from agents.skills import dads, diayn, distance, lsd, metra
 from rlkit import conditioning, registry
+from rlkit.evaluation import conditioned_trajectories
 from rlkit.statistics import bootstrap_ci, format_ci, iqm
 from rlkit.sweeps import make_runs
 from rlkit.training import train
@@ -92,7 +93,7 @@ def skill_trajectories(algo, config, env, agent, state, key):
     def act(obs, z, k):
         return agent.act(state, jnp.concatenate([obs, z]), k, "deterministic")
 
-    return zs, act, distance.rollouts(env, act, lambda i, obs: zs[i], N_SKILLS, jax.random.key(1))
+    return zs, act, conditioned_trajectories(env, act, lambda i, obs: zs[i], N_SKILLS, jax.random.key(1))
 
 
 def skill_coverage(algo, config, env, agent, state, key) -> int:
@@ -137,10 +138,10 @@ def evaluate(algo, config, env_id, env, agent, state, key) -> dict:
     if algo in ("metra", "lsd") and env_id == "point-room":
         goals = jax.random.uniform(jax.random.key(2), (N_GOALS, 2), minval=-9.0, maxval=9.0)
         go = distance.act_to_goal(agent, config, phi_fn, normalize=algo == "metra")
-        reach = distance.rollouts(
+        reach = conditioned_trajectories(
             env, lambda obs, g, k: go(state, obs, g, k), lambda i, obs: goals[i], N_GOALS, jax.random.key(3)
         )
-        rand = distance.rollouts(env, act, lambda i, obs: zs[i], N_GOALS, jax.random.key(3))
+        rand = conditioned_trajectories(env, act, lambda i, obs: zs[i], N_GOALS, jax.random.key(3))
         out["goal_distance"] = float(jnp.mean(jnp.linalg.norm(reach[:, -1] - goals, axis=-1)))
         out["random_z_goal_distance"] = float(jnp.mean(jnp.linalg.norm(rand[:, -1] - goals, axis=-1)))
     return out
@@ -196,7 +197,9 @@ def random_coverage(env_id: str) -> int:
     env = envs.make(env_id)
     act = lambda obs, z, k: jax.random.uniform(k, (2,), minval=-1.0, maxval=1.0)  # noqa: E731
     return coverage(
-        np.asarray(distance.rollouts(env, act, lambda i, obs: jnp.zeros(1), N_SKILLS, jax.random.key(0)))
+        np.asarray(
+            conditioned_trajectories(env, act, lambda i, obs: jnp.zeros(1), N_SKILLS, jax.random.key(0))
+        )
     )
 
 
