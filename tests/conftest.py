@@ -17,18 +17,12 @@ turns on JAX's file lock, so a worker never reads an entry that another one is s
 import atexit
 import os
 import shutil
-import sys
 import tempfile
 
+# Set before anything imports JAX (no plugin does; JAX reads these at import, in every process of the session).
 if os.environ.get("RLKIT_TEST_COMPILE_CACHE", "1") != "0" and "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     _cache = tempfile.mkdtemp(prefix="rlkit-test-jax-cache-")
     os.environ["JAX_COMPILATION_CACHE_DIR"] = _cache
     os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.5"
     os.environ["JAX_COMPILATION_CACHE_MAX_SIZE"] = str(8 * 2**30)  # a limit turns on the file lock
     atexit.register(shutil.rmtree, _cache, ignore_errors=True)
-    if "jax" in sys.modules:  # imported before this file (a plugin): the environment is read at import
-        import jax
-
-        jax.config.update("jax_compilation_cache_dir", _cache)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-        jax.config.update("jax_compilation_cache_max_size", 8 * 2**30)
