@@ -11,7 +11,7 @@ The directory is made by the first process that imports this file (pytest, or th
 to the workers and every subprocess through the environment; the process that made it removes it when it exits.
 A session therefore starts empty: nothing compiled by another checkout or JAX version is read. A size limit
 turns on JAX's file lock, so a worker never reads an entry that another one is still writing.
-``RLKIT_TEST_COMPILE_CACHE=0`` runs without the cache.
+``RLKIT_TEST_COMPILE_CACHE=0`` runs without the cache; a ``JAX_COMPILATION_CACHE_DIR`` already set is used as it is.
 """
 
 import atexit
